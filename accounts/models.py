@@ -1,0 +1,84 @@
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    THERAPIST = "therapist", "Therapist"
+    SUPERVISOR = "supervisor", "Supervisor"
+    ADMIN = "admin", "Clinic admin"
+
+
+class User(AbstractUser):
+    # The role decides what a person may see; the group of the same name carries the
+    # Django permissions that the admin site checks (kept in step by services.set_role).
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.THERAPIST)
+    display_name = models.CharField(max_length=150, blank=True)
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="user_role_valid"),
+        ]
+
+    def __str__(self):
+        return self.display_name or self.get_full_name() or self.username
+
+    @property
+    def is_therapist(self):
+        return self.role == Role.THERAPIST
+
+    @property
+    def is_supervisor(self):
+        return self.role == Role.SUPERVISOR
+
+    @property
+    def is_clinic_admin(self):
+        return self.role == Role.ADMIN
+
+
+class SupervisionLinkQuerySet(models.QuerySet):
+    def active(self, on=None):
+        on = on or timezone.localdate()
+        return self.filter(Q(ends_on__isnull=True) | Q(ends_on__gte=on), starts_on__lte=on)
+
+
+class SupervisionLink(models.Model):
+    supervisor = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="supervisee_links",
+        limit_choices_to={"role": Role.SUPERVISOR},
+    )
+    therapist = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="supervisor_links",
+        limit_choices_to={"role": Role.THERAPIST},
+    )
+    starts_on = models.DateField(default=timezone.localdate)
+    ends_on = models.DateField(null=True, blank=True)
+
+    objects = SupervisionLinkQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(supervisor=models.F("therapist")), name="supervision_not_self"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                name="supervision_ends_after_start",
+            ),
+            # One open-ended supervisor per therapist at a time.
+            models.UniqueConstraint(
+                fields=["therapist"], condition=Q(ends_on__isnull=True),
+                name="supervision_one_open_link_per_therapist",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.supervisor} supervises {self.therapist}"
+
+
+def supervisee_ids(supervisor):
+    """Subquery of the therapists a supervisor oversees today."""
+    return SupervisionLink.objects.active().filter(supervisor=supervisor).values("therapist_id")

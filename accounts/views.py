@@ -1,0 +1,88 @@
+from datetime import timedelta
+
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.models import Role, User, supervisee_ids
+from ruptures.models import OPEN_STATUSES, RuptureEvent
+from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
+
+UPCOMING_DAYS = 7
+
+
+@require_GET
+def home(request):
+    user = request.user
+    if user.role == Role.SUPERVISOR:
+        return render(request, "accounts/home_supervisor.html", supervisor_home(user))
+    if user.role == Role.ADMIN:
+        return render(request, "accounts/home_admin.html", admin_home())
+    return render(request, "accounts/home_therapist.html", therapist_home(user))
+
+
+def therapist_home(user, now=None):
+    now = now or timezone.now()
+    start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    sessions = TherapySession.objects.editable_by(user).select_related("client")
+    next_session = (
+        TherapySession.objects.upcoming(now)
+        .filter(client=OuterRef("session__client"))
+        .order_by("starts_at")
+        .values("starts_at")[:1]
+    )
+    return {
+        "agenda": sessions.filter(
+            starts_at__gte=start_of_today,
+            starts_at__lt=start_of_today + timedelta(days=UPCOMING_DAYS + 1),
+            status__in=[SessionStatus.SCHEDULED, SessionStatus.HELD],
+        ).annotate(
+            open_ruptures=Subquery(_open_count_for_client())
+        ).order_by("starts_at"),
+        "awaiting_log": sessions.awaiting_log(now).order_by("starts_at"),
+        "open_ruptures": RuptureEvent.objects.editable_by(user).open()
+        .select_related("session__client")
+        .annotate(next_session_at=Subquery(next_session))
+        .order_by("session__starts_at", "pk"),
+        "now": now,
+        "upcoming_days": UPCOMING_DAYS,
+    }
+
+
+def _open_count_for_client():
+    return (
+        RuptureEvent.objects.open()
+        .filter(session__client=OuterRef("client"))
+        .order_by()
+        .values("session__client")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+
+
+def supervisor_home(user):
+    supervisees = (
+        User.objects.filter(pk__in=supervisee_ids(user))
+        .annotate(
+            active_clients=Count(
+                "clients", filter=Q(clients__status=ClientStatus.ACTIVE), distinct=True
+            ),
+            open_ruptures=Count(
+                "clients__sessions__ruptures",
+                filter=Q(clients__sessions__ruptures__repair_status__in=OPEN_STATUSES),
+                distinct=True,
+            ),
+        )
+        .order_by("last_name", "username")
+    )
+    return {"supervisees": supervisees}
+
+
+def admin_home():
+    # Counts only: an admin manages people and assignments, never reads clinical text.
+    by_role = dict(User.objects.filter(is_active=True).values_list("role").annotate(n=Count("pk")))
+    return {
+        "people": [(label, by_role.get(value, 0)) for value, label in Role.choices],
+        "clients": Client.objects.filter(status=ClientStatus.ACTIVE).count(),
+    }

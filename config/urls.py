@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.home_urls")),
+    path("clients/", include("sessions.client_urls")),
+    path("sessions/", include("sessions.urls")),
+    path("ruptures/", include("ruptures.urls")),
+]

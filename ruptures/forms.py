@@ -1,0 +1,145 @@
+from django import forms
+
+from ruptures import vocabulary as v
+from ruptures.models import (
+    ATTEMPT_OUTCOMES,
+    Actor,
+    InternalSignal,
+    Kind,
+    Marker,
+    RepairAttempt,
+    RepairStatus,
+    RuptureEvent,
+    Source,
+    Strategy,
+)
+from sessions.models import SessionStatus
+
+
+def markers_of(kind):
+    return [(slug, Marker(slug).label) for slug, marker_kind in v.MARKER_KIND.items() if marker_kind == kind]
+
+
+class RuptureForm(forms.ModelForm):
+    """Ordered for the minute after a session: kind, markers, intensity, then the rest."""
+
+    MULTI_FIELDS = ("markers", "internal_signals")
+
+    kind = forms.ChoiceField(choices=Kind.choices, widget=forms.RadioSelect)
+    actor = forms.ChoiceField(
+        choices=Actor.choices, widget=forms.RadioSelect, initial=Actor.CLIENT,
+        label="Who moved away or against?",
+    )
+    markers = forms.MultipleChoiceField(
+        choices=Marker.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        label="What did you see?",
+    )
+    intensity = forms.TypedChoiceField(
+        choices=[(i, str(i)) for i in range(1, 6)], coerce=int, widget=forms.RadioSelect,
+        help_text="1 = barely noticeable, 5 = threatened the work.",
+    )
+    source = forms.ChoiceField(
+        choices=Source.choices, widget=forms.RadioSelect, initial=Source.UNKNOWN,
+        label="What do you think set it off?",
+    )
+    internal_signals = forms.MultipleChoiceField(
+        choices=InternalSignal.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        label="What did you notice in yourself?",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = RuptureEvent
+        fields = [
+            "kind", "actor", "markers", "intensity", "minute", "source", "internal_signals",
+            "internal_signals_other", "noticed", "hypothesis", "plan",
+        ]
+        widgets = {
+            "noticed": forms.Textarea(attrs={"rows": 2}),
+            "hypothesis": forms.Textarea(attrs={"rows": 2}),
+            "plan": forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. Ask next session how my remark landed."}),
+            "minute": forms.NumberInput(attrs={"min": 0, "max": 480, "inputmode": "numeric"}),
+        }
+
+    def __init__(self, *args, session, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.session = session
+        if self.instance.pk:
+            self.fields["version"].initial = self.instance.version
+
+    @property
+    def chosen_kind(self):
+        """The kind whose markers to offer first: submitted, else the saved one."""
+        raw = self.data.get("kind") if self.is_bound else self.initial.get("kind")
+        raw = raw or self.instance.kind
+        return raw if raw in Kind.values else None
+
+    def primary_markers(self):
+        return self._marker_boxes(lambda kind: kind == self.chosen_kind)
+
+    def other_markers(self):
+        return self._marker_boxes(lambda kind: kind != self.chosen_kind)
+
+    def other_marker_ticked(self):
+        """Open the mixed-rupture section when one of its markers is already ticked."""
+        return any(box.data["selected"] for box in self.other_markers())
+
+    def _marker_boxes(self, keep):
+        return [box for box in self["markers"] if keep(v.MARKER_KIND[box.data["value"]])]
+
+    def clean_minute(self):
+        minute = self.cleaned_data.get("minute")
+        if minute is not None and minute > self.session.duration_minutes:
+            raise forms.ValidationError(
+                f"The session lasted {self.session.duration_minutes} minutes."
+            )
+        return minute
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("actor") == Actor.CLIENT and not cleaned.get("markers"):
+            self.add_error("markers", "Pick at least one marker: what did the client do?")
+        signals = cleaned.get("internal_signals") or []
+        other_text = (cleaned.get("internal_signals_other") or "").strip()
+        if InternalSignal.OTHER in signals and not other_text:
+            self.add_error("internal_signals_other", "Say in a few words what the other signal was.")
+        if other_text and InternalSignal.OTHER not in signals:
+            cleaned["internal_signals"] = [*signals, InternalSignal.OTHER]
+        return cleaned
+
+    def clean_markers(self):
+        # Keep the vocabulary's order so that equal sets are stored identically.
+        chosen = set(self.cleaned_data["markers"])
+        return [slug for slug in Marker.values if slug in chosen]
+
+    def clean_internal_signals(self):
+        chosen = set(self.cleaned_data["internal_signals"])
+        return [slug for slug in InternalSignal.values if slug in chosen]
+
+
+class RepairAttemptForm(forms.ModelForm):
+    strategy = forms.ChoiceField(choices=Strategy.choices, label="Strategy used")
+    outcome = forms.ChoiceField(
+        choices=[(s, RepairStatus(s).label) for s in ATTEMPT_OUTCOMES], widget=forms.RadioSelect
+    )
+
+    class Meta:
+        model = RepairAttempt
+        fields = ["session", "strategy", "outcome", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+        labels = {"session": "Tried in session"}
+
+    def __init__(self, *args, rupture, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The rupture's own session or a later one of the same client that took place.
+        sessions = rupture.session.client.sessions.filter(
+            starts_at__gte=rupture.session.starts_at, status=SessionStatus.HELD
+        ).select_related("client").order_by("starts_at")
+        self.fields["session"].queryset = sessions
+        self.fields["session"].empty_label = None
+        self.fields["session"].initial = rupture.session_id
+
+
+class RepairStatusForm(forms.Form):
+    repair_status = forms.ChoiceField(choices=RepairStatus.choices, label="Repair status")
+    version = forms.IntegerField(widget=forms.HiddenInput)

@@ -1,0 +1,159 @@
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from ruptures import vocabulary as v
+from sessions.models import Client, TherapySession
+
+
+def _choices(name, table):
+    """TextChoices whose values are the domain.md slugs of a vocabulary table."""
+    return models.TextChoices(name, [(slug.upper(), (slug, label)) for slug, label, *_ in table])
+
+
+Kind = _choices("Kind", v.KINDS)
+Actor = _choices("Actor", v.ACTORS)
+Marker = _choices("Marker", v.MARKERS)
+InternalSignal = _choices("InternalSignal", v.INTERNAL_SIGNALS)
+Source = _choices("Source", v.SOURCES)
+RepairStatus = _choices("RepairStatus", v.REPAIR_STATUSES)
+Strategy = _choices("Strategy", v.STRATEGY_TABLE)
+
+OPEN_STATUSES = sorted(v.OPEN_STATUSES)
+ATTEMPT_OUTCOMES = [s for s in RepairStatus.values if s != RepairStatus.UNADDRESSED]
+
+
+class RuptureEventQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(session__client__in=Client.objects.visible_to(user))
+
+    def editable_by(self, user):
+        return self.filter(session__client__in=Client.objects.editable_by(user))
+
+    def open(self):
+        return self.filter(repair_status__in=OPEN_STATUSES)
+
+
+class RuptureEvent(models.Model):
+    session = models.ForeignKey(TherapySession, on_delete=models.PROTECT, related_name="ruptures")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.CharField(max_length=16, choices=Actor.choices, default=Actor.CLIENT)
+    markers = ArrayField(models.CharField(max_length=32, choices=Marker.choices), default=list, blank=True)
+    intensity = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="1 = barely noticeable, 5 = threatened the work.",
+    )
+    minute = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(480)],
+        help_text="When in the session, if you remember.",
+    )
+    source = models.CharField(max_length=32, choices=Source.choices, default=Source.UNKNOWN)
+    internal_signals = ArrayField(
+        models.CharField(max_length=16, choices=InternalSignal.choices), default=list, blank=True
+    )
+    internal_signals_other = models.CharField("other signal", max_length=200, blank=True)
+    noticed = models.TextField("what I noticed in the client", blank=True)
+    hypothesis = models.TextField(blank=True)
+    plan = models.TextField("plan to check it", blank=True)
+    repair_status = models.CharField(
+        max_length=24, choices=RepairStatus.choices, default=RepairStatus.UNADDRESSED
+    )
+    # Optimistic locking: an edit names the version it started from, and loses to
+    # nobody silently (see services.update_rupture).
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RuptureEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-session__starts_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(intensity__gte=1, intensity__lte=5), name="rupture_intensity_1_5"),
+            models.CheckConstraint(
+                condition=Q(minute__isnull=True) | Q(minute__lte=480), name="rupture_minute_range"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=Kind.values), name="rupture_kind_valid"),
+            models.CheckConstraint(condition=Q(actor__in=Actor.values), name="rupture_actor_valid"),
+            models.CheckConstraint(condition=Q(source__in=Source.values), name="rupture_source_valid"),
+            models.CheckConstraint(
+                condition=Q(repair_status__in=RepairStatus.values), name="rupture_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(markers__contained_by=Marker.values), name="rupture_markers_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(internal_signals__contained_by=InternalSignal.values),
+                name="rupture_signals_known",
+            ),
+            # Compared with '{}' rather than by length: array_length('{}') is NULL, and a
+            # NULL check passes.
+            models.CheckConstraint(
+                condition=Q(actor="therapist") | ~Q(markers=[]),
+                name="rupture_client_side_has_marker",
+            ),
+        ]
+        indexes = [
+            # RuptureEvent.objects.open(): home pages, session briefs and the flag sweep.
+            models.Index(
+                fields=["session"], condition=Q(repair_status__in=OPEN_STATUSES),
+                name="rupture_open_by_session",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} rupture in {self.session}"
+
+    def get_absolute_url(self):
+        return reverse("rupture_detail", args=[self.pk])
+
+    @property
+    def is_open(self):
+        return self.repair_status in v.OPEN_STATUSES
+
+    @property
+    def client(self):
+        return self.session.client
+
+    def marker_labels(self):
+        return [Marker(m).label for m in self.markers]
+
+    def signal_labels(self):
+        return [InternalSignal(s).label for s in self.internal_signals]
+
+
+class RepairAttempt(models.Model):
+    rupture = models.ForeignKey(RuptureEvent, on_delete=models.PROTECT, related_name="attempts")
+    # The same session as the rupture or a later one of the same client: enforced by the
+    # trigger in migration 0002, since a CHECK cannot look across tables.
+    session = models.ForeignKey(TherapySession, on_delete=models.PROTECT, related_name="repair_attempts")
+    strategy = models.CharField(max_length=32, choices=Strategy.choices)
+    outcome = models.CharField(
+        max_length=24, choices=[(s, RepairStatus(s).label) for s in ATTEMPT_OUTCOMES]
+    )
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session__starts_at", "created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(strategy__in=Strategy.values), name="attempt_strategy_valid"),
+            models.CheckConstraint(condition=Q(outcome__in=ATTEMPT_OUTCOMES), name="attempt_outcome_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_strategy_display()}: {self.get_outcome_display()}"
+
+    @property
+    def same_session(self):
+        return self.session_id == self.rupture.session_id

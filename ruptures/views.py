@@ -1,0 +1,142 @@
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ruptures import services
+from ruptures.access import get_rupture_for
+from ruptures.forms import RepairAttemptForm, RepairStatusForm, RuptureForm
+from ruptures.models import Strategy
+from sessions.access import get_session_for
+
+
+@require_http_methods(["GET", "POST"])
+def rupture_new(request, pk):
+    session = get_session_for(request.user, pk, write=True)
+    if not session.is_loggable:
+        messages.error(request, "Ruptures can be logged only for a session that has taken place.")
+        return redirect(session)
+    if request.method == "POST" and "_refresh" not in request.POST:
+        form = RuptureForm(request.POST, session=session)
+        if form.is_valid():
+            rupture = services.log_rupture(session=session, data=form.cleaned_data, by=request.user)
+            messages.success(request, "Rupture logged.")
+            return redirect(rupture)
+        return _render_form(request, form, session, status=400)
+    form = RuptureForm(initial=_typed_so_far(request), session=session)
+    return _render_form(request, form, session)
+
+
+def _typed_so_far(request):
+    """The form as typed so far, when the kind was chosen and the markers must follow.
+
+    htmx asks with a GET carrying only the kind and the ticked markers. A browser
+    without JavaScript posts the whole form with `_refresh` instead, so that nothing
+    typed is lost and no free text ends up in a URL.
+    """
+    data = request.POST if "_refresh" in request.POST else request.GET
+    return {
+        key: data.getlist(key) if key in RuptureForm.MULTI_FIELDS else data.get(key)
+        for key in data
+        if key in RuptureForm.base_fields
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def rupture_edit(request, pk):
+    rupture = get_rupture_for(request.user, pk, write=True)
+    session = rupture.session
+    conflict = None
+    if request.method == "POST" and "_refresh" not in request.POST:
+        form = RuptureForm(request.POST, instance=rupture, session=session)
+        if form.is_valid():
+            try:
+                services.update_rupture(
+                    rupture=rupture, data=form.cleaned_data,
+                    expected_version=form.cleaned_data.get("version"), by=request.user,
+                )
+            except services.EditConflict as exc:
+                conflict = exc
+                form = _form_after_conflict(request, exc, session)
+            else:
+                messages.success(request, "Rupture updated.")
+                return redirect(rupture)
+        status = 409 if conflict else 400
+        return _render_form(request, form, session, rupture=rupture, conflict=conflict, status=status)
+    form = RuptureForm(instance=rupture, initial=_typed_so_far(request), session=session)
+    return _render_form(request, form, session, rupture=rupture)
+
+
+def _form_after_conflict(request, conflict, session):
+    """The user's own input again, now based on the version that beat it."""
+    data = request.POST.copy()
+    data["version"] = conflict.current.version
+    form = RuptureForm(data, instance=conflict.current, session=session)
+    form.is_valid()
+    return form
+
+
+def _render_form(request, form, session, *, rupture=None, conflict=None, status=200):
+    context = {"form": form, "session": session, "rupture": rupture, "conflict": conflict}
+    template = "ruptures/rupture_form.html"
+    if request.htmx and request.method == "GET" and status == 200:
+        template += "#markers"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+def rupture_detail(request, pk):
+    rupture = get_rupture_for(request.user, pk)
+    can_edit = rupture.session.client.therapist_id == request.user.pk
+    context = {
+        "rupture": rupture,
+        "client": rupture.session.client,
+        "attempts": rupture.attempts.select_related("session", "created_by"),
+        "can_edit": can_edit,
+    }
+    if can_edit:
+        context["attempt_form"] = _attempt_form(request, rupture)
+        context["status_form"] = RepairStatusForm(
+            initial={"repair_status": rupture.repair_status, "version": rupture.version}
+        )
+    return render(request, "ruptures/rupture_detail.html", context)
+
+
+def _attempt_form(request, rupture, data=None):
+    strategy = request.GET.get("strategy")
+    initial = {"strategy": strategy} if strategy in Strategy.values else {}
+    return RepairAttemptForm(data, rupture=rupture, initial=initial)
+
+
+@require_http_methods(["GET", "POST"])
+def attempt_new(request, pk):
+    rupture = get_rupture_for(request.user, pk, write=True)
+    form = _attempt_form(request, rupture, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        services.record_attempt(rupture=rupture, by=request.user, **form.cleaned_data)
+        messages.success(request, "Repair attempt recorded.")
+        return redirect(rupture)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "ruptures/attempt_form.html", {"rupture": rupture, "form": form}, status=status)
+
+
+@require_POST
+def rupture_status(request, pk):
+    rupture = get_rupture_for(request.user, pk, write=True)
+    form = RepairStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the listed repair statuses.")
+        return redirect(rupture)
+    try:
+        services.set_repair_status(
+            rupture=rupture, status=form.cleaned_data["repair_status"],
+            expected_version=form.cleaned_data["version"], by=request.user,
+        )
+    except services.EditConflict as exc:
+        messages.error(
+            request,
+            f"{exc.current.updated_by} changed this rupture after you opened it; "
+            "nothing was saved. Check the current status below and try again.",
+        )
+        return redirect(rupture)
+    messages.success(request, f"Status set to {rupture.get_repair_status_display().lower()}.")
+    return redirect(rupture)

@@ -1,0 +1,22 @@
+"""The one way views reach clients and sessions.
+
+Read access: the client's therapist and that therapist's current supervisor. Write
+access: the therapist only. Everyone else gets a 404, never a 403, so that a URL does
+not confirm that a record exists.
+"""
+
+from django.shortcuts import get_object_or_404
+
+from sessions.models import Client, TherapySession
+
+
+def get_client_for(user, code, *, write=False):
+    clients = Client.objects.editable_by(user) if write else Client.objects.visible_to(user)
+    return get_object_or_404(clients.select_related("therapist"), code=code)
+
+
+def get_session_for(user, pk, *, write=False):
+    sessions = (
+        TherapySession.objects.editable_by(user) if write else TherapySession.objects.visible_to(user)
+    )
+    return get_object_or_404(sessions.select_related("client", "therapist"), pk=pk)

@@ -1,0 +1,30 @@
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from sessions.demo import DEMO_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Set up the database, load the demo clinic and start the app (the README's first command)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--no-serve", action="store_true", help="Set up only; do not start the server.")
+
+    def handle(self, *args, addrport, no_serve, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("seed_demo", stdout=self.stdout)
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        url = f"http://{addrport}/"
+        self.stdout.write(self.style.SUCCESS(f"\nrupture-log demo: {url}"))
+        self.stdout.write(f"  therapist   dlee       / {DEMO_PASSWORD}")
+        self.stdout.write(f"  supervisor  mokafor    / {DEMO_PASSWORD}")
+        self.stdout.write(f"  admin       admin      / {DEMO_PASSWORD}")
+        database = settings.DATABASES["default"]
+        where = "embedded PostgreSQL in .pgdata/" if "/" in database["HOST"] else database["HOST"]
+        broker = "Redis" if settings.REDIS_URL else "in-process (no Redis needed)"
+        self.stdout.write(f"  database: {where}; background tasks: {broker}\n")
+        if not no_serve:
+            call_command("runserver", addrport, use_reloader=False)

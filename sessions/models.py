@@ -1,0 +1,156 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Role, supervisee_ids
+
+# Case codes appear in URLs and exports, so they are short, plain and never a name.
+CASE_CODE_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+case_code_validator = RegexValidator(
+    CASE_CODE_RE,
+    "Use 1-32 letters, digits, dots, dashes or underscores, starting with a letter or digit.",
+)
+
+
+class ClientStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    DISCHARGED = "discharged", "Discharged"
+
+
+class ClientQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Clients whose records the user may read: their own, or their supervisees'."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.role == Role.THERAPIST:
+            return self.filter(therapist=user)
+        if user.role == Role.SUPERVISOR:
+            return self.filter(therapist__in=supervisee_ids(user))
+        # Admins manage assignments in the admin site; they do not read clinical records.
+        return self.none()
+
+    def editable_by(self, user):
+        if not user.is_authenticated or user.role != Role.THERAPIST:
+            return self.none()
+        return self.filter(therapist=user)
+
+
+class Client(models.Model):
+    code = models.CharField(
+        "case code", max_length=32, unique=True, validators=[case_code_validator]
+    )
+    name = models.CharField(max_length=200, blank=True, help_text="Optional; the case code is enough.")
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clients",
+        limit_choices_to={"role": Role.THERAPIST},
+    )
+    status = models.CharField(max_length=16, choices=ClientStatus.choices, default=ClientStatus.ACTIVE)
+    started_on = models.DateField(default=timezone.localdate)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ClientStatus.values), name="client_status_valid"),
+            models.CheckConstraint(condition=Q(code__regex=CASE_CODE_RE), name="client_code_format"),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("client_detail", args=[self.code])
+
+
+class SessionStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    HELD = "held", "Held"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+
+
+class TherapySessionQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(client__in=Client.objects.visible_to(user))
+
+    def editable_by(self, user):
+        return self.filter(client__in=Client.objects.editable_by(user))
+
+    def upcoming(self, now=None):
+        now = now or timezone.now()
+        return self.filter(status=SessionStatus.SCHEDULED, starts_at__gte=now)
+
+    def awaiting_log(self, now=None, days=7):
+        """Held in the last `days` days, with no rupture logged and no 'none' noted."""
+        from ruptures.models import RuptureEvent
+
+        now = now or timezone.now()
+        has_rupture = RuptureEvent.objects.filter(session=OuterRef("pk"))
+        return self.filter(
+            status=SessionStatus.HELD,
+            starts_at__gte=now - timedelta(days=days),
+            starts_at__lte=now,
+            no_rupture_noted_at__isnull=True,
+        ).exclude(Exists(has_rupture))
+
+
+class TherapySession(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sessions")
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="therapy_sessions"
+    )
+    starts_at = models.DateTimeField()
+    duration_minutes = models.PositiveSmallIntegerField(
+        default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED)
+    note = models.TextField(blank=True)
+    # Set when the therapist says "no rupture this session", so that a held session
+    # with nothing logged can be told apart from one not yet reviewed.
+    no_rupture_noted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TherapySessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="session_status_valid"),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
+                name="session_duration_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["client", "starts_at"], name="session_client_time"),
+            # The therapist's home page: upcoming scheduled sessions by time.
+            models.Index(
+                fields=["therapist", "starts_at"], condition=Q(status="scheduled"),
+                name="session_scheduled_by_therapist",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.client.code} {timezone.localtime(self.starts_at):%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self):
+        return reverse("session_detail", args=[self.pk])
+
+    @property
+    def ends_at(self):
+        return self.starts_at + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def is_loggable(self):
+        """Ruptures are logged for sessions that took place, never for future ones."""
+        return self.status in (SessionStatus.SCHEDULED, SessionStatus.HELD) and (
+            self.starts_at <= timezone.now()
+        )

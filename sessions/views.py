@@ -1,0 +1,143 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Prefetch, Q
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ruptures.models import OPEN_STATUSES, RuptureEvent
+from sessions.access import get_client_for, get_session_for
+from sessions.forms import ClientForm, SessionForm, SessionStatusForm
+from sessions.models import Client, ClientStatus, SessionStatus
+
+CLIENTS_PER_PAGE = 50
+
+
+@require_GET
+def client_list(request):
+    query = request.GET.get("q", "").strip()
+    status = request.GET.get("status", "")
+    clients = Client.objects.visible_to(request.user).select_related("therapist").annotate(
+        open_ruptures=Count(
+            "sessions__ruptures", filter=Q(sessions__ruptures__repair_status__in=OPEN_STATUSES)
+        ),
+        last_session=Max("sessions__starts_at", filter=Q(sessions__status=SessionStatus.HELD)),
+    )
+    if query:
+        clients = clients.filter(Q(code__icontains=query) | Q(name__icontains=query))
+    if status in ClientStatus.values:
+        clients = clients.filter(status=status)
+    page = Paginator(clients.order_by("code"), CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "page": page, "q": query, "status": status, "statuses": ClientStatus.choices,
+        "can_add": request.user.is_therapist,
+    }
+    template = "sessions/client_list.html#results" if request.htmx else "sessions/client_list.html"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+def client_new(request):
+    if not request.user.is_therapist:
+        return redirect("client_list")
+    form = ClientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        client = form.save(commit=False)
+        client.therapist = request.user
+        client.save()
+        messages.success(request, f"Client {client.code} added.")
+        return redirect(client)
+    return render(request, "sessions/client_form.html", {"form": form})
+
+
+@require_GET
+def client_detail(request, code):
+    client = get_client_for(request.user, code)
+    ruptures = RuptureEvent.objects.filter(session__client=client).select_related("session")
+    sessions = (
+        client.sessions.select_related("therapist")
+        .prefetch_related(Prefetch("ruptures", queryset=ruptures.order_by("pk")))
+        .order_by("-starts_at")
+    )
+    context = {
+        "client": client,
+        "sessions": sessions,
+        "open_ruptures": ruptures.open().order_by("session__starts_at", "pk"),
+        "can_edit": client.therapist_id == request.user.pk,
+        "now": timezone.now(),
+    }
+    return render(request, "sessions/client_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def client_edit(request, code):
+    client = get_client_for(request.user, code, write=True)
+    form = ClientForm(request.POST or None, instance=client)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Client {client.code} updated.")
+        return redirect(client)
+    return render(request, "sessions/client_form.html", {"form": form, "client": client})
+
+
+@require_http_methods(["GET", "POST"])
+def session_new(request, code):
+    client = get_client_for(request.user, code, write=True)
+    form = SessionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        session = form.save(commit=False)
+        session.client = client
+        session.therapist = request.user
+        session.save()
+        messages.success(request, "Session added.")
+        return redirect(session)
+    return render(request, "sessions/session_form.html", {"form": form, "client": client})
+
+
+@require_GET
+def session_detail(request, pk):
+    session = get_session_for(request.user, pk)
+    ruptures = session.ruptures.prefetch_related("attempts").order_by("pk")
+    context = {
+        "session": session,
+        "ruptures": ruptures,
+        "can_edit": session.client.therapist_id == request.user.pk,
+        "status_form": SessionStatusForm(session=session, initial={"status": session.status}),
+    }
+    return render(request, "sessions/session_detail.html", context)
+
+
+@require_POST
+def session_status(request, pk):
+    session = get_session_for(request.user, pk, write=True)
+    form = SessionStatusForm(request.POST, session=session)
+    if not form.is_valid():
+        context = {"session": session, "ruptures": session.ruptures.order_by("pk"),
+                   "can_edit": True, "status_form": form}
+        return render(request, "sessions/session_detail.html", context, status=400)
+    session.status = form.cleaned_data["status"]
+    session.save(update_fields=["status"])
+    messages.success(request, f"Session marked {session.get_status_display().lower()}.")
+    return redirect(session)
+
+
+@require_POST
+def session_no_rupture(request, pk):
+    session = get_session_for(request.user, pk, write=True)
+    if session.status != SessionStatus.HELD:
+        messages.error(request, "Only a session that was held can be noted as rupture-free.")
+        return redirect(session)
+    session.no_rupture_noted_at = timezone.now()
+    session.save(update_fields=["no_rupture_noted_at"])
+    messages.success(request, "Noted: no rupture in this session.")
+    return redirect(safe_next(request) or session)
+
+
+def safe_next(request):
+    """The form's `next` field, if it points back into this site."""
+    url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
+        return url
+    return None
+

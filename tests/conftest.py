@@ -1,0 +1,79 @@
+import pytest
+
+from accounts.models import Role
+from tests.factories import make_client, make_rupture, make_session, make_user, supervise
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def therapist(db):
+    return make_user(Role.THERAPIST, username="dlee", display_name="Dana Lee")
+
+
+@pytest.fixture
+def other_therapist(db):
+    return make_user(Role.THERAPIST, username="apatel", display_name="Asha Patel")
+
+
+@pytest.fixture
+def supervisor(therapist):
+    user = make_user(Role.SUPERVISOR, username="mokafor", display_name="M. Okafor")
+    supervise(user, therapist)
+    return user
+
+
+@pytest.fixture
+def other_supervisor(other_therapist):
+    user = make_user(Role.SUPERVISOR, username="rlindqvist")
+    supervise(user, other_therapist)
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user(Role.ADMIN, username="admin")
+
+
+@pytest.fixture
+def client_record(therapist):
+    """One of `therapist`'s clients (named so as not to shadow pytest-django's `client`)."""
+    return make_client(therapist, code="C-0001")
+
+
+@pytest.fixture
+def held_session(client_record):
+    return make_session(client_record, days_ago=1)
+
+
+@pytest.fixture
+def rupture(held_session):
+    return make_rupture(held_session, plan="Ask how the letter question landed.")
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def as_therapist(client, therapist):
+    return login(client, therapist)
+
+
+@pytest.fixture
+def as_other_therapist(client, other_therapist):
+    return login(client, other_therapist)
+
+
+@pytest.fixture
+def as_supervisor(client, supervisor):
+    return login(client, supervisor)
+
+
+@pytest.fixture
+def as_admin(client, admin_user):
+    return login(client, admin_user)
