@@ -132,9 +132,9 @@ def _clients(scale, therapists, rng, now):
 def _sessions(scale, clients, rng, now):
     sessions = []
     for client in clients:
-        slot = now.replace(minute=0, second=0, microsecond=0) - timedelta(
-            days=rng.randint(0, 6), hours=rng.randint(-3, 4)
-        )
+        # Each client keeps a weekly slot in clinic hours, in the clinic's time zone.
+        day = timezone.localtime(now) - timedelta(days=rng.randint(0, 6))
+        slot = day.replace(hour=rng.randint(9, 17), minute=0, second=0, microsecond=0)
         # Clients who dropped out or paused stop part-way through the period.
         weeks = scale.weeks if client.status == ClientStatus.ACTIVE else rng.randint(3, scale.weeks - 2)
         for week in range(weeks, 0, -1):
