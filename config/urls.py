@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config.health import healthz
+
 urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
     path("", include("accounts.home_urls")),
     path("clients/", include("sessions.client_urls")),
     path("sessions/", include("sessions.urls")),

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from accounts.models import Role
@@ -7,6 +9,12 @@ from tests.factories import make_client, make_rupture, make_session, make_user, 
 @pytest.fixture(autouse=True)
 def _fast_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The Redis the suite runs against: CI's REDIS_URL, else the machine's own."""
+    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture

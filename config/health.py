@@ -1,0 +1,41 @@
+"""/healthz: for the load balancer and docker's health checks, not for people."""
+
+import redis
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def check_redis():
+    if not settings.REDIS_URL:
+        return "not configured (tasks run in-process)"
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+CHECKS = {"database": check_database, "redis": check_redis}
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    report, healthy = {}, True
+    for name, check in CHECKS.items():
+        try:
+            report[name] = check() or "ok"
+        except Exception as exc:  # any failure is the answer here, not a 500
+            report[name] = f"error: {exc.__class__.__name__}"
+            healthy = False
+    return JsonResponse({"status": "ok" if healthy else "error", **report}, status=200 if healthy else 503)
