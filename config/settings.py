@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "sessions.apps.TherapySessionsConfig",
     "ruptures",
     "strategies",
+    "audit",
 ]
 
 MIDDLEWARE = [

@@ -6,7 +6,12 @@ from django.db.models import Q
 from django.urls import reverse
 
 from ruptures import vocabulary as v
-from sessions.models import Client, TherapySession
+from sessions.models import Client, TherapySession, new_key
+
+
+
+def new_rupture_key():
+    return new_key("R")
 
 
 def _choices(name, table):
@@ -38,6 +43,8 @@ class RuptureEventQuerySet(models.QuerySet):
 
 
 class RuptureEvent(models.Model):
+    # The rupture's key in caseload files (`ruptures[].id`).
+    key = models.CharField(max_length=64, unique=True, default=new_rupture_key, editable=False)
     session = models.ForeignKey(TherapySession, on_delete=models.PROTECT, related_name="ruptures")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     actor = models.CharField(max_length=16, choices=Actor.choices, default=Actor.CLIENT)

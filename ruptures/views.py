@@ -2,6 +2,8 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit.log import record
+from audit.models import Action
 from ruptures import services
 from ruptures.access import get_rupture_for
 from ruptures.forms import RepairAttemptForm, RepairStatusForm, RuptureForm
@@ -86,6 +88,7 @@ def _render_form(request, form, session, *, rupture=None, conflict=None, status=
 @require_GET
 def rupture_detail(request, pk):
     rupture = get_rupture_for(request.user, pk)
+    record(request, Action.VIEW, "rupture", key=rupture.key, client=rupture.session.client)
     can_edit = rupture.session.client.therapist_id == request.user.pk
     context = {
         "rupture": rupture,

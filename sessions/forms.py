@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django import forms
 from django.utils import timezone
 
@@ -27,6 +29,9 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
+SESSION_YEARS_AWAY = 10
+
+
 class SessionForm(forms.ModelForm):
     status = forms.ChoiceField(
         choices=[(SessionStatus.SCHEDULED, "Scheduled"), (SessionStatus.HELD, "Held (already took place)")],
@@ -42,6 +47,16 @@ class SessionForm(forms.ModelForm):
             "note": forms.Textarea(attrs={"rows": 2}),
         }
         labels = {"starts_at": "Starts at", "duration_minutes": "Length (minutes)"}
+
+    def clean_starts_at(self):
+        # A typo'd year is caught here; at the edges (year 1, 9999) it would also overflow
+        # in PostgreSQL once converted from a time zone east or west of UTC: a 500.
+        starts_at = self.cleaned_data["starts_at"]
+        if abs(starts_at - timezone.now()) > timedelta(days=SESSION_YEARS_AWAY * 366):
+            raise forms.ValidationError(
+                f"Check the year: a session must be within {SESSION_YEARS_AWAY} years of today."
+            )
+        return starts_at
 
     def clean(self):
         cleaned = super().clean()

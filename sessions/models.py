@@ -1,3 +1,4 @@
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,6 +16,15 @@ case_code_validator = RegexValidator(
     CASE_CODE_RE,
     "Use 1-32 letters, digits, dots, dashes or underscores, starting with a letter or digit.",
 )
+
+
+def new_key(prefix):
+    """A record key for caseload files: imported files bring their own, the app makes these."""
+    return f"{prefix}-{secrets.token_hex(5)}"
+
+
+def new_session_key():
+    return new_key("S")
 
 
 class ClientStatus(models.TextChoices):
@@ -103,6 +113,8 @@ class TherapySessionQuerySet(models.QuerySet):
 
 
 class TherapySession(models.Model):
+    # The session's key in caseload files (`sessions[].id`): kept as imported, else made here.
+    key = models.CharField(max_length=64, unique=True, default=new_session_key, editable=False)
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sessions")
     therapist = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="therapy_sessions"

@@ -1,22 +1,29 @@
+import re
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Prefetch, Q
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit.log import record
+from audit.models import Action
 from ruptures.models import OPEN_STATUSES, RuptureEvent
-from sessions.access import get_client_for, get_session_for
+from sessions import access
+from sessions.access import get_session_for
 from sessions.forms import ClientForm, SessionForm, SessionStatusForm
-from sessions.models import Client, ClientStatus, SessionStatus
+from sessions.models import CASE_CODE_RE, Client, ClientStatus, SessionStatus
 
 CLIENTS_PER_PAGE = 50
 
 
 @require_GET
 def client_list(request):
-    query = request.GET.get("q", "").strip()
+    # PostgreSQL refuses NUL in text, and a query that cannot match must not be a 500.
+    query = request.GET.get("q", "").replace("\x00", "").strip()
     status = request.GET.get("status", "")
     clients = Client.objects.visible_to(request.user).select_related("therapist").annotate(
         open_ruptures=Count(
@@ -37,6 +44,14 @@ def client_list(request):
     return render(request, template, context)
 
 
+def get_client_for(user, code, *, write=False):
+    # A code no client can have is a 404 before it reaches the database: one with a NUL
+    # byte, which PostgreSQL refuses in text, would otherwise be a 500.
+    if not re.fullmatch(CASE_CODE_RE, code):
+        raise Http404
+    return access.get_client_for(user, code, write=write)
+
+
 @require_http_methods(["GET", "POST"])
 def client_new(request):
     if not request.user.is_therapist:
@@ -54,6 +69,7 @@ def client_new(request):
 @require_GET
 def client_detail(request, code):
     client = get_client_for(request.user, code)
+    record(request, Action.VIEW, "client", client=client)
     ruptures = RuptureEvent.objects.filter(session__client=client).select_related("session")
     sessions = (
         client.sessions.select_related("therapist")
@@ -98,7 +114,8 @@ def session_new(request, code):
 @require_GET
 def session_detail(request, pk):
     session = get_session_for(request.user, pk)
-    ruptures = session.ruptures.prefetch_related("attempts").order_by("pk")
+    record(request, Action.VIEW, "session", key=session.key, client=session.client)
+    ruptures = session.ruptures.order_by("pk")
     context = {
         "session": session,
         "ruptures": ruptures,
@@ -127,6 +144,10 @@ def session_no_rupture(request, pk):
     session = get_session_for(request.user, pk, write=True)
     if session.status != SessionStatus.HELD:
         messages.error(request, "Only a session that was held can be noted as rupture-free.")
+        return redirect(session)
+    if session.ruptures.exists():
+        # A page opened before a rupture was logged in another tab can still post this.
+        messages.error(request, "A rupture is logged for this session, so it was not rupture-free.")
         return redirect(session)
     session.no_rupture_noted_at = timezone.now()
     session.save(update_fields=["no_rupture_noted_at"])

@@ -106,3 +106,33 @@ def test_it_scopes_records_to_the_therapist_and_their_supervisor(
         assert RuptureEvent.objects.visible_to(user).filter(pk=rupture.pk).exists() is visible
         assert TherapySession.objects.visible_to(user).filter(pk=rupture.session_id).exists() is visible
     assert RuptureEvent.objects.editable_by(supervisor).count() == 0
+
+
+def test_it_records_who_viewed_a_clients_record(as_supervisor, rupture, supervisor):
+    from audit.models import AccessEvent
+
+    as_supervisor.get(f"/clients/{rupture.session.client.code}/")
+    as_supervisor.get(f"/ruptures/{rupture.pk}/")
+    events = list(AccessEvent.objects.order_by("pk").values_list("user", "action", "what", "client", "ip"))
+    client_pk = rupture.session.client_id
+    assert events == [
+        (supervisor.pk, "view", "client", client_pk, "127.0.0.1"),
+        (supervisor.pk, "view", "rupture", client_pk, "127.0.0.1"),
+    ]
+
+
+def test_it_refuses_to_change_or_delete_an_access_event(as_therapist, client_record):
+    from audit.models import AccessEvent
+
+    as_therapist.get(f"/clients/{client_record.code}/")
+    assert refuses_raw("UPDATE audit_accessevent SET key = 'x'")
+    assert refuses_raw("DELETE FROM audit_accessevent")
+    assert AccessEvent.objects.count() == 1
+
+
+def refuses_raw(sql):
+    from django.db import DatabaseError
+
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    return True
