@@ -9,7 +9,6 @@ from ruptures import vocabulary as v
 from sessions.models import Client, TherapySession, new_key
 
 
-
 def new_rupture_key():
     return new_key("R")
 

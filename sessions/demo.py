@@ -88,7 +88,9 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
 
 def _people(scale, password):
     def names(pool, prefix, n):
-        return pool[:n] if n <= len(pool) else [(f"{prefix}{i:03d}", f"{prefix.title()} {i:03d}") for i in range(1, n + 1)]
+        if n <= len(pool):
+            return pool[:n]
+        return [(f"{prefix}{i:03d}", f"{prefix.title()} {i:03d}") for i in range(1, n + 1)]
 
     def make(username, display, role):
         return User(username=username, display_name=display, role=role, password=password,
@@ -140,7 +142,11 @@ def _sessions(scale, clients, rng, now):
         for week in range(weeks, 0, -1):
             starts_at = slot - timedelta(weeks=week - 1)
             roll = rng.random()
-            status = SessionStatus.HELD if roll < 0.9 else SessionStatus.CANCELLED if roll < 0.96 else SessionStatus.NO_SHOW
+            status = (
+                SessionStatus.HELD if roll < 0.9
+                else SessionStatus.CANCELLED if roll < 0.96
+                else SessionStatus.NO_SHOW
+            )
             sessions.append(TherapySession(client=client, therapist_id=client.therapist_id,
                                            starts_at=starts_at, status=status))
         if client.status == ClientStatus.ACTIVE:

@@ -1,9 +1,6 @@
-import re
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Prefetch, Q
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -12,10 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.log import record
 from audit.models import Action
 from ruptures.models import OPEN_STATUSES, RuptureEvent
-from sessions import access
-from sessions.access import get_session_for
+from sessions.access import get_client_for, get_session_for
 from sessions.forms import ClientForm, SessionForm, SessionStatusForm
-from sessions.models import CASE_CODE_RE, Client, ClientStatus, SessionStatus
+from sessions.models import Client, ClientStatus, SessionStatus
 
 CLIENTS_PER_PAGE = 50
 
@@ -42,14 +38,6 @@ def client_list(request):
     }
     template = "sessions/client_list.html#results" if request.htmx else "sessions/client_list.html"
     return render(request, template, context)
-
-
-def get_client_for(user, code, *, write=False):
-    # A code no client can have is a 404 before it reaches the database: one with a NUL
-    # byte, which PostgreSQL refuses in text, would otherwise be a 500.
-    if not re.fullmatch(CASE_CODE_RE, code):
-        raise Http404
-    return access.get_client_for(user, code, write=write)
 
 
 @require_http_methods(["GET", "POST"])

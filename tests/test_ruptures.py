@@ -179,7 +179,8 @@ def test_it_refuses_an_unknown_repair_status(as_therapist, rupture):
 def test_it_records_an_attempt_and_takes_its_outcome_as_the_status(as_therapist, rupture, client_record):
     later = make_session(client_record, days_ago=0, starts_at=timezone.now() - timedelta(hours=2))
     response = as_therapist.post(f"/ruptures/{rupture.pk}/attempts/new", {
-        "session": later.pk, "strategy": "acknowledge_contribution", "outcome": "resolved", "note": "Talked it through.",
+        "session": later.pk, "strategy": "acknowledge_contribution", "outcome": "resolved",
+        "note": "Talked it through.",
     })
     assert response.status_code == 302
     attempt = RepairAttempt.objects.get()
@@ -190,7 +191,11 @@ def test_it_records_an_attempt_and_takes_its_outcome_as_the_status(as_therapist,
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"strategy": "silence"}, "strategy"), ({"outcome": "unaddressed"}, "outcome"), ({"session": "999999"}, "session")],
+    [
+        ({"strategy": "silence"}, "strategy"),
+        ({"outcome": "unaddressed"}, "outcome"),
+        ({"session": "999999"}, "session"),
+    ],
 )
 def test_it_refuses_a_bad_attempt(as_therapist, rupture, change, field):
     data = {"session": rupture.session_id, "strategy": "invite_discussion", "outcome": "attempted", **change}

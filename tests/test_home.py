@@ -1,0 +1,251 @@
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
+
+from accounts.models import Role
+from sessions.models import ClientStatus, SessionStatus
+from tests.factories import make_client, make_rupture, make_session, make_user, supervise
+
+
+def in_days(days):
+    return timezone.now() + timedelta(days=days)
+
+
+def section(response, heading_id, next_heading_id=None):
+    """The HTML from one section heading to the next, to say where something is shown."""
+    html = response.content.decode()
+    start = html.index(f'id="{heading_id}"')
+    end = html.index(f'id="{next_heading_id}"') if next_heading_id else len(html)
+    return html[start:end]
+
+
+# --- therapist ----------------------------------------------------------------------
+
+def test_it_shows_todays_and_the_coming_weeks_sessions(
+    as_therapist, client_record, other_therapist
+):
+    later_today = make_session(client_record, status=SessionStatus.SCHEDULED,
+                               starts_at=timezone.now() + timedelta(minutes=30))
+    in_three_days = make_session(client_record, days_ago=-3, status=SessionStatus.SCHEDULED)
+    make_session(client_record, days_ago=-10, status=SessionStatus.SCHEDULED)
+    make_session(client_record, days_ago=-2, status=SessionStatus.CANCELLED)
+    make_session(client_record, days_ago=2)
+    make_session(make_client(other_therapist), days_ago=-1, status=SessionStatus.SCHEDULED)
+
+    response = as_therapist.get("/")
+
+    assert response.status_code == 200
+    assert list(response.context["agenda"]) == [later_today, in_three_days]
+    agenda = section(response, "agenda-h", "await-h")
+    assert f'href="/sessions/{later_today.pk}/"' in agenda
+    assert f'href="/sessions/{in_three_days.pk}/"' in agenda
+
+
+def test_it_flags_open_ruptures_on_the_agenda(as_therapist, rupture):
+    make_session(rupture.session.client, days_ago=-1, status=SessionStatus.SCHEDULED)
+    make_rupture(rupture.session, repair_status="resolved")
+
+    response = as_therapist.get("/")
+
+    assert [s.open_ruptures for s in response.context["agenda"]] == [1]
+    assertContains(response, "1 open rupture<")
+
+
+def test_it_lists_sessions_held_this_week_with_nothing_logged(
+    as_therapist, client_record, other_therapist
+):
+    waiting = make_session(client_record, days_ago=2)
+    almost_a_week = make_session(client_record, days_ago=6.9)
+    make_rupture(make_session(client_record, days_ago=3))
+    make_session(client_record, days_ago=4, no_rupture_noted_at=timezone.now())
+    make_session(client_record, days_ago=8)
+    make_session(client_record, days_ago=1, status=SessionStatus.CANCELLED)
+    make_session(client_record, days_ago=1, status=SessionStatus.NO_SHOW)
+    make_session(make_client(other_therapist), days_ago=1)
+
+    response = as_therapist.get("/")
+
+    assert list(response.context["awaiting_log"]) == [almost_a_week, waiting]
+    awaiting = section(response, "await-h")
+    for s in (almost_a_week, waiting):
+        assert f'action="/sessions/{s.pk}/no-rupture"' in awaiting
+        assert f'href="/sessions/{s.pk}/ruptures/new"' in awaiting
+    assert 'name="next" value="/"' in awaiting
+
+
+def test_it_lists_open_ruptures_oldest_first(as_therapist, client_record, other_therapist):
+    ten, five, three, two, one = (make_session(client_record, days_ago=d) for d in (10, 5, 3, 2, 1))
+    attempted = make_rupture(five, repair_status="attempted", plan="Name the pull to agree.")
+    unresolved = make_rupture(ten, repair_status="unresolved")
+    unaddressed = make_rupture(two, repair_status="unaddressed")
+    resolved = make_rupture(three, repair_status="resolved")
+    partly = make_rupture(one, repair_status="partially_resolved")
+    theirs = make_rupture(make_session(make_client(other_therapist), days_ago=20))
+
+    response = as_therapist.get("/")
+
+    assert list(response.context["open_ruptures"]) == [unresolved, attempted, unaddressed]
+    open_html = section(response, "open-h", "agenda-h")
+    expected = [unresolved, attempted, unaddressed]
+    positions = [open_html.index(f'href="/ruptures/{r.pk}/"') for r in expected]
+    assert positions == sorted(positions)
+    for r in (resolved, partly, theirs):
+        assert f'href="/ruptures/{r.pk}/"' not in open_html
+    assert "Name the pull to agree." in open_html
+
+
+def test_it_shows_the_next_booked_session_beside_an_open_rupture(as_therapist, rupture):
+    make_session(rupture.session.client, days_ago=-20, status=SessionStatus.SCHEDULED)
+    soonest = make_session(rupture.session.client, days_ago=-9, status=SessionStatus.SCHEDULED)
+    make_session(rupture.session.client, days_ago=-5, status=SessionStatus.CANCELLED)
+
+    response = as_therapist.get("/")
+
+    assert response.context["open_ruptures"][0].next_session_at == soonest.starts_at
+    assertNotContains(response, "none booked")
+
+
+def test_it_says_when_no_session_is_booked_after_an_open_rupture(as_therapist, rupture):
+    response = as_therapist.get("/")
+
+    assert response.context["open_ruptures"][0].next_session_at is None
+    assertContains(response, "none booked")
+
+
+def test_it_shows_a_quiet_home_page_to_a_new_therapist(as_therapist):
+    response = as_therapist.get("/")
+
+    assertContains(response, "No open ruptures.")
+    assertContains(response, "No sessions booked for the coming days.")
+    assertContains(response, "Every session held this week is logged.")
+
+
+def busy_caseload(therapist, n):
+    """n clients, each with a session booked, one awaiting a log and an open rupture."""
+    for _ in range(n):
+        client = make_client(therapist)
+        make_session(client, status=SessionStatus.SCHEDULED, starts_at=in_days(2))
+        make_session(client, days_ago=1)
+        make_rupture(make_session(client, days_ago=10), repair_status="attempted")
+
+
+def test_it_builds_the_therapist_home_in_a_constant_number_of_queries(
+    as_therapist, therapist, django_assert_max_num_queries
+):
+    busy_caseload(therapist, 5)
+    with django_assert_max_num_queries(10) as few:
+        response = as_therapist.get("/")
+    assert len(response.context["open_ruptures"]) == 5
+
+    busy_caseload(therapist, 50)
+    with django_assert_max_num_queries(10) as many:
+        response = as_therapist.get("/")
+
+    for rows in ("agenda", "awaiting_log", "open_ruptures"):
+        assert len(response.context[rows]) == 55
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+# --- supervisor ---------------------------------------------------------------------
+
+def supervisees_of(response):
+    return {
+        t.username: (t.active_clients, t.open_ruptures) for t in response.context["supervisees"]
+    }
+
+
+def test_it_lists_a_supervisors_supervisees_with_their_counts(
+    as_supervisor, supervisor, therapist, other_therapist, other_supervisor
+):
+    first = make_client(therapist, code="C-0001")
+    second = make_client(therapist, code="C-0002")
+    gone = make_client(therapist, code="C-0003", status=ClientStatus.DISCHARGED)
+    make_rupture(make_session(first, days_ago=3), repair_status="unaddressed")
+    make_rupture(make_session(first, days_ago=2), repair_status="unresolved")
+    make_rupture(make_session(second, days_ago=2), repair_status="attempted")
+    make_rupture(make_session(second, days_ago=1), repair_status="resolved")
+    make_rupture(make_session(gone, days_ago=1), repair_status="partially_resolved")
+    newcomer = make_user(Role.THERAPIST, username="newcomer", display_name="New Comer")
+    supervise(supervisor, newcomer)
+    make_rupture(make_session(make_client(other_therapist), days_ago=1))
+
+    response = as_supervisor.get("/")
+
+    assert response.status_code == 200
+    assert supervisees_of(response) == {"dlee": (2, 3), "newcomer": (0, 0)}
+    assertContains(response, "Dana Lee")
+    assertContains(response, "New Comer")
+    assertNotContains(response, "Asha Patel")
+
+
+def test_it_leaves_out_a_supervisee_whose_supervision_ended(as_supervisor, supervisor, therapist):
+    supervisor.supervisee_links.update(starts_on=date(2020, 1, 1), ends_on=date(2020, 12, 31))
+
+    response = as_supervisor.get("/")
+
+    assert supervisees_of(response) == {}
+    assertContains(response, "No therapists are assigned to you")
+
+
+def test_it_builds_the_supervisor_home_in_a_constant_number_of_queries(
+    as_supervisor, supervisor, django_assert_max_num_queries
+):
+    def add_supervisees(n):
+        for _ in range(n):
+            therapist = make_user(Role.THERAPIST)
+            supervise(supervisor, therapist)
+            busy_caseload(therapist, 2)
+
+    add_supervisees(2)
+    with django_assert_max_num_queries(8) as few:
+        as_supervisor.get("/")
+
+    add_supervisees(48)
+    with django_assert_max_num_queries(8) as many:
+        response = as_supervisor.get("/")
+
+    assert len(response.context["supervisees"]) == 51
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+# --- admin -------------------------------------------------------------------------
+
+def test_it_shows_an_admin_counts_but_no_clinical_records(as_admin, therapist, other_supervisor):
+    client = make_client(therapist, code="C-0042", name="Jane Roe")
+    make_client(therapist, code="C-0043", status=ClientStatus.PAUSED)
+    make_rupture(
+        make_session(client, days_ago=1, note="Spoke about her mother."),
+        noticed="Looked away when fees came up.", plan="Ask about the fee talk.",
+    )
+
+    response = as_admin.get("/")
+
+    assert response.status_code == 200
+    assert response.context["people"] == [("Therapist", 2), ("Supervisor", 1), ("Clinic admin", 1)]
+    assert response.context["clients"] == 1
+    for clinical in ("C-0042", "C-0043", "Jane Roe", "mother", "fees", "fee talk", "/clients/"):
+        assertNotContains(response, clinical)
+    assertContains(response, 'href="/admin/"')
+
+
+def test_it_leaves_inactive_people_out_of_the_admin_counts(as_admin):
+    make_user(Role.THERAPIST, is_active=False)
+
+    response = as_admin.get("/")
+
+    assert dict(response.context["people"])["Therapist"] == 0
+
+
+# --- everyone ------------------------------------------------------------------------
+
+def test_it_sends_anonymous_visitors_home_to_sign_in(client):
+    assertRedirects(client.get("/"), "/accounts/login/?next=/", fetch_redirect_response=False)
+
+
+@pytest.mark.parametrize("persona", ["therapist", "supervisor", "admin_user"])
+def test_it_refuses_to_post_home(db, request, client, persona):
+    client.force_login(request.getfixturevalue(persona))
+
+    assert client.post("/").status_code == 405
