@@ -7,8 +7,9 @@ from audit.models import Action
 from ruptures import services
 from ruptures.access import get_rupture_for
 from ruptures.forms import RepairAttemptForm, RepairStatusForm, RuptureForm
-from ruptures.models import Strategy
+from ruptures.models import Kind, Strategy
 from sessions.access import get_session_for
+from strategies.suggestions import facts_from, facts_of, suggestions_for
 
 
 @require_http_methods(["GET", "POST"])
@@ -80,9 +81,27 @@ def _form_after_conflict(request, conflict, session):
 def _render_form(request, form, session, *, rupture=None, conflict=None, status=200):
     context = {"form": form, "session": session, "rupture": rupture, "conflict": conflict}
     template = "ruptures/rupture_form.html"
-    if request.htmx and request.method == "GET" and status == 200:
+    if request.htmx and request.method == "GET" and request.htmx.target == "suggestions":
+        return render(request, template + "#suggestions", {**context, **_live_suggestions(request.GET, session)})
+    if request.htmx and request.method == "GET":
         template += "#markers"
+    else:
+        context.update(_live_suggestions(request.POST or request.GET, session, fallback=rupture))
     return render(request, template, context, status=status)
+
+
+def _live_suggestions(data, session, fallback=None):
+    """Suggestions for the form as filled so far; they help, saving never needs them."""
+    facts = facts_from(data)
+    if facts is None and fallback is not None:
+        facts = facts_of(fallback)
+    if facts is None:
+        return {"suggestions": []}
+    return {
+        "suggestions": suggestions_for(session, facts),
+        "client_code": session.client.code,
+        "kind_label": Kind(facts.kind).label,
+    }
 
 
 @require_GET
@@ -96,6 +115,11 @@ def rupture_detail(request, pk):
         "attempts": rupture.attempts.select_related("session", "created_by"),
         "can_edit": can_edit,
     }
+    context.update(
+        suggestions=suggestions_for(rupture.session, facts_of(rupture)),
+        client_code=rupture.session.client.code,
+        kind_label=rupture.get_kind_display(),
+    )
     if can_edit:
         context["attempt_form"] = _attempt_form(request, rupture)
         context["status_form"] = RepairStatusForm(

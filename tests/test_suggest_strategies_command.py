@@ -1,0 +1,121 @@
+import json
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+VIGNETTES_FILE = Path(__file__).resolve().parents[2] / "shared" / "vignettes" / "public.json"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(path):
+    out = StringIO()
+    call_command("suggest_strategies", str(path), stdout=out)
+    return json.loads(out.getvalue())
+
+
+def write_vignettes(tmp_path, vignettes):
+    path = tmp_path / "vignettes.json"
+    path.write_text(json.dumps({"vignettes": vignettes}), encoding="utf-8")
+    return path
+
+
+def vignette(id_, **rupture_changes):
+    rupture = {
+        "kind": "withdrawal",
+        "actor": "client",
+        "markers": ["minimal_response"],
+        "intensity": 3,
+        "source": "unknown",
+        "internal_signals": [],
+        **rupture_changes,
+    }
+    return {"id": id_, "rupture": rupture, "history": []}
+
+
+def test_it_prints_ranked_suggestions_for_every_public_vignette():
+    expected = json.loads(VIGNETTES_FILE.read_text(encoding="utf-8"))["vignettes"]
+    results = run(VIGNETTES_FILE)
+
+    assert [r["id"] for r in results] == [v["id"] for v in expected]
+    for result in results:
+        assert result["suggestions"]
+        for suggestion in result["suggestions"]:
+            assert set(suggestion) == {"strategy", "family", "approach", "rationale", "example"}
+    eye_contact = next(r for r in results if r["id"] == "seed-eye-contact")
+    assert eye_contact["suggestions"][0]["strategy"] == "change_tasks_goals"
+    assert "disagreement about the task" in eye_contact["suggestions"][0]["rationale"]
+
+
+def test_it_prints_indented_json():
+    out = StringIO()
+    call_command("suggest_strategies", str(VIGNETTES_FILE), stdout=out)
+    assert out.getvalue().startswith('[\n  {\n    "id": ')
+
+
+def test_it_reads_history_to_spot_a_pattern(tmp_path):
+    recurring = vignette("v1", markers=["topic_shift"])
+    recurring["history"] = [
+        {"sessions_ago": 1, "kind": "withdrawal", "markers": ["topic_shift"]},
+        {"sessions_ago": 4, "kind": "withdrawal", "markers": ["topic_shift"]},
+    ]
+    [result] = run(write_vignettes(tmp_path, [recurring]))
+    assert result["suggestions"][0]["family"] == "expressive"
+
+
+def test_it_rejects_malformed_json(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"vignettes": [', encoding="utf-8")
+    with pytest.raises(CommandError, match="not valid JSON"):
+        run(path)
+
+
+def test_it_rejects_a_file_without_vignettes(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"ruptures": []}', encoding="utf-8")
+    with pytest.raises(CommandError, match='"vignettes" list'):
+        run(path)
+
+
+def test_it_rejects_a_missing_file(tmp_path):
+    with pytest.raises(CommandError, match="cannot read"):
+        run(tmp_path / "nowhere.json")
+
+
+def test_it_names_the_vignette_and_field_of_an_unknown_slug(tmp_path):
+    path = write_vignettes(tmp_path, [vignette("v1"), vignette("v7", markers=["sulking"])])
+    with pytest.raises(CommandError) as error:
+        run(path)
+    assert str(error.value) == 'vignette "v7": rupture.markers[0]: unknown marker "sulking"'
+
+
+def test_it_names_the_vignette_and_field_of_a_bad_history(tmp_path):
+    bad = vignette("v2")
+    bad["history"] = [{"sessions_ago": 0, "kind": "withdrawal", "markers": []}]
+    with pytest.raises(CommandError) as error:
+        run(write_vignettes(tmp_path, [bad]))
+    assert str(error.value) == (
+        'vignette "v2": history[0].sessions_ago: must be a positive whole number'
+    )
+
+
+def test_it_names_a_vignette_without_an_id_by_its_position(tmp_path):
+    nameless = vignette("x", source="fate")
+    del nameless["id"]
+    with pytest.raises(CommandError, match=r'vignette #0: rupture.source: unknown source "fate"'):
+        run(write_vignettes(tmp_path, [nameless]))
+
+
+def test_it_exits_non_zero_on_a_bad_file(tmp_path):
+    path = write_vignettes(tmp_path, [vignette("v7", markers=["sulking"])])
+    result = subprocess.run(
+        [sys.executable, "manage.py", "suggest_strategies", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert 'vignette "v7": rupture.markers[0]: unknown marker "sulking"' in result.stderr
