@@ -1,6 +1,9 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, OuterRef, Q, Subquery
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -86,3 +89,12 @@ def admin_home():
         "people": [(label, by_role.get(value, 0)) for value, label in Role.choices],
         "clients": Client.objects.filter(status=ClientStatus.ACTIVE).count(),
     }
+
+
+def locked_out(request, credentials, *args, **kwargs):
+    """django-axes' lockout page: says when the pause ends, in the clinic's time."""
+    cooloff = settings.AXES_COOLOFF_TIME
+    context = {"cooloff_minutes": int(cooloff.total_seconds() // 60), "try_again_at": timezone.now() + cooloff}
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(reverse("login"))
+    return render(request, "registration/locked_out.html", context, status=429)

@@ -1,3 +1,5 @@
+import pghistory
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -5,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from audit.records import AliveManager, ClinicalRecord, reason_given
 from ruptures import vocabulary as v
 from sessions.models import Client, TherapySession, new_key
 
@@ -32,16 +35,17 @@ ATTEMPT_OUTCOMES = [s for s in RepairStatus.values if s != RepairStatus.UNADDRES
 
 class RuptureEventQuerySet(models.QuerySet):
     def visible_to(self, user):
-        return self.filter(session__client__in=Client.objects.visible_to(user))
+        return self.filter(session__in=TherapySession.objects.visible_to(user))
 
     def editable_by(self, user):
-        return self.filter(session__client__in=Client.objects.editable_by(user))
+        return self.filter(session__in=TherapySession.objects.editable_by(user))
 
     def open(self):
         return self.filter(repair_status__in=OPEN_STATUSES)
 
 
-class RuptureEvent(models.Model):
+@pghistory.track(append_only=True)
+class RuptureEvent(ClinicalRecord):
     # The rupture's key in caseload files (`ruptures[].id`).
     key = models.CharField(max_length=64, unique=True, default=new_rupture_key, editable=False)
     session = models.ForeignKey(TherapySession, on_delete=models.PROTECT, related_name="ruptures")
@@ -79,11 +83,15 @@ class RuptureEvent(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = RuptureEventQuerySet.as_manager()
+    objects = AliveManager.from_queryset(RuptureEventQuerySet)()
+    all_objects = RuptureEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-session__starts_at", "-pk"]
+        base_manager_name = "all_objects"
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
+            models.CheckConstraint(condition=reason_given(), name="rupture_deletion_has_reason"),
             models.CheckConstraint(condition=Q(intensity__gte=1, intensity__lte=5), name="rupture_intensity_1_5"),
             models.CheckConstraint(
                 condition=Q(minute__isnull=True) | Q(minute__lte=480), name="rupture_minute_range"
@@ -137,7 +145,8 @@ class RuptureEvent(models.Model):
         return [InternalSignal(s).label for s in self.internal_signals]
 
 
-class RepairAttempt(models.Model):
+@pghistory.track(append_only=True)
+class RepairAttempt(ClinicalRecord):
     rupture = models.ForeignKey(RuptureEvent, on_delete=models.PROTECT, related_name="attempts")
     # The same session as the rupture or a later one of the same client: enforced by the
     # trigger in migration 0002, since a CHECK cannot look across tables.
@@ -150,9 +159,14 @@ class RepairAttempt(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AliveManager()
+
     class Meta:
         ordering = ["session__starts_at", "created_at", "pk"]
+        base_manager_name = "all_objects"
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
+            models.CheckConstraint(condition=reason_given(), name="attempt_deletion_has_reason"),
             models.CheckConstraint(condition=Q(strategy__in=Strategy.values), name="attempt_strategy_valid"),
             models.CheckConstraint(condition=Q(outcome__in=ATTEMPT_OUTCOMES), name="attempt_outcome_valid"),
         ]

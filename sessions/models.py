@@ -8,7 +8,11 @@ from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
+import pghistory
+import pgtrigger
+
 from accounts.models import Role, supervisee_ids
+from audit.records import AliveManager, ClinicalRecord, reason_given
 
 # Case codes appear in URLs and exports, so they are short, plain and never a name.
 CASE_CODE_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
@@ -51,7 +55,8 @@ class ClientQuerySet(models.QuerySet):
         return self.filter(therapist=user)
 
 
-class Client(models.Model):
+@pghistory.track(append_only=True)
+class Client(ClinicalRecord):
     code = models.CharField(
         "case code", max_length=32, unique=True, validators=[case_code_validator]
     )
@@ -64,11 +69,15 @@ class Client(models.Model):
     started_on = models.DateField(default=timezone.localdate)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = ClientQuerySet.as_manager()
+    objects = AliveManager.from_queryset(ClientQuerySet)()
+    all_objects = ClientQuerySet.as_manager()
 
     class Meta:
         ordering = ["code"]
+        base_manager_name = "all_objects"
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
+            models.CheckConstraint(condition=reason_given(), name="client_deletion_has_reason"),
             models.CheckConstraint(condition=Q(status__in=ClientStatus.values), name="client_status_valid"),
             models.CheckConstraint(condition=Q(code__regex=CASE_CODE_RE), name="client_code_format"),
         ]
@@ -112,7 +121,8 @@ class TherapySessionQuerySet(models.QuerySet):
         ).exclude(Exists(has_rupture))
 
 
-class TherapySession(models.Model):
+@pghistory.track(append_only=True)
+class TherapySession(ClinicalRecord):
     # The session's key in caseload files (`sessions[].id`): kept as imported, else made here.
     key = models.CharField(max_length=64, unique=True, default=new_session_key, editable=False)
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sessions")
@@ -130,11 +140,15 @@ class TherapySession(models.Model):
     no_rupture_noted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = TherapySessionQuerySet.as_manager()
+    objects = AliveManager.from_queryset(TherapySessionQuerySet)()
+    all_objects = TherapySessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-starts_at"]
+        base_manager_name = "all_objects"
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
+            models.CheckConstraint(condition=reason_given(), name="session_deletion_has_reason"),
             models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="session_status_valid"),
             models.CheckConstraint(
                 condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),

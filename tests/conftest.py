@@ -1,7 +1,10 @@
 import os
+import time
 
 import pytest
 
+from accounts import mfa
+from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role
 from tests.factories import make_client, make_rupture, make_session, make_user, supervise
 
@@ -9,6 +12,20 @@ from tests.factories import make_client, make_rupture, make_session, make_user, 
 @pytest.fixture(autouse=True)
 def _fast_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _personas_sign_in_with_a_password_alone(settings):
+    """Most tests are about what a role may do, not how it signs in: MFA is off for them.
+
+    Tests of the second factor, and the route-by-role matrix, use `mfa_enforced`.
+    """
+    settings.MFA_REQUIRED_ROLES = []
+
+
+@pytest.fixture
+def mfa_enforced(settings):
+    settings.MFA_REQUIRED_ROLES = ["supervisor", "admin"]
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +80,16 @@ def rupture(held_session):
 
 
 def login(client, user):
+    """Sign in as `user`, with the session as the first page after signing in leaves it.
+
+    The first request of a session stamps when it began and whether the user has a
+    second factor; doing it here keeps query counts about the page, not the sign-in.
+    """
     client.force_login(user)
+    session = client.session
+    session[SIGNED_IN_AT] = time.time()
+    session[mfa.ENROLLED] = False
+    session.save()
     return client
 
 

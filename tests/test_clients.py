@@ -5,14 +5,14 @@ from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from sessions.models import Client, ClientStatus, SessionStatus
+from tests.conftest import login
 from tests.factories import make_client, make_rupture, make_session
 
 PERSONAS_WHO_MAY_NOT_READ = ["other_therapist", "other_supervisor", "admin_user"]
 
 
 def sign_in(request, client, persona):
-    client.force_login(request.getfixturevalue(persona))
-    return client
+    return login(client, request.getfixturevalue(persona))
 
 
 def assert_error_beside(response, field, message, form="form"):

@@ -6,6 +6,7 @@ from pytest_django.asserts import assertContains, assertNotContains, assertRedir
 
 from accounts.models import Role
 from sessions.models import ClientStatus, SessionStatus
+from tests.conftest import login
 from tests.factories import make_client, make_rupture, make_session, make_user, supervise
 
 
@@ -246,6 +247,6 @@ def test_it_sends_anonymous_visitors_home_to_sign_in(client):
 
 @pytest.mark.parametrize("persona", ["therapist", "supervisor", "admin_user"])
 def test_it_refuses_to_post_home(db, request, client, persona):
-    client.force_login(request.getfixturevalue(persona))
+    login(client, request.getfixturevalue(persona))
 
     assert client.post("/").status_code == 405

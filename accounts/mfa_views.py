@@ -1,0 +1,95 @@
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp import match_token
+
+from accounts import mfa
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code", max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+    )
+
+    def clean_code(self):
+        return "".join(self.cleaned_data["code"].split())
+
+
+def _next(request):
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return url
+    return settings.LOGIN_REDIRECT_URL
+
+
+@require_GET
+def overview(request):
+    user = request.user
+    return render(request, "accounts/mfa_overview.html", {
+        "enrolled": mfa.is_enrolled(request),
+        "required": user.role in settings.MFA_REQUIRED_ROLES,
+        "recovery_left": mfa.remaining_recovery_codes(user),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def setup(request):
+    user = request.user
+    if mfa.is_enrolled(request):
+        return redirect("mfa_overview")
+    device = mfa.pending_totp(user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["code"]):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            request.session[mfa.ENROLLED] = True
+            codes = mfa.new_recovery_codes(user)
+            return render(request, "accounts/mfa_recovery_codes.html", {"codes": codes, "next": _next(request)})
+        form.add_error("code", "That code did not match. Check the time on your phone and try the newest code.")
+    context = {"form": form, "qr": mfa.qr_svg(device), "secret": mfa.secret_for_typing(device),
+               "required": user.role in settings.MFA_REQUIRED_ROLES, "next": _next(request)}
+    return render(request, "accounts/mfa_setup.html", context, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def verify(request):
+    if request.user.is_verified():
+        return redirect(_next(request))
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = match_token(request.user, form.cleaned_data["code"])
+        if device is not None:
+            otp_login(request, device)
+            return redirect(_next(request))
+        form.add_error("code", "That code is not valid. Use the newest code from your app, or a recovery code.")
+    return render(request, "accounts/mfa_verify.html", {"form": form, "next": _next(request)},
+                  status=400 if form.errors else 200)
+
+
+@require_POST
+def recovery_codes(request):
+    if not request.user.is_verified():
+        return redirect("mfa_verify")
+    codes = mfa.new_recovery_codes(request.user)
+    return render(request, "accounts/mfa_recovery_codes.html", {"codes": codes, "next": settings.LOGIN_REDIRECT_URL})
+
+
+@require_POST
+def remove(request):
+    user = request.user
+    if user.role in settings.MFA_REQUIRED_ROLES:
+        messages.error(request, "Your role requires a second factor; it cannot be removed.")
+        return redirect("mfa_overview")
+    if mfa.is_enrolled(request) and not user.is_verified():
+        return redirect("mfa_verify")
+    mfa.remove_all(user)
+    request.session[mfa.ENROLLED] = False
+    messages.success(request, "Two-step sign-in is off.")
+    return redirect("mfa_overview")
