@@ -2,11 +2,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, OuterRef, Q, Subquery
-from django.urls import reverse
-from django_htmx.http import HttpResponseClientRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Role, User, supervisee_ids
 from ruptures.models import OPEN_STATUSES, RuptureEvent

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from audit.records import AliveManager, ClinicalRecord, reason_given
 from ruptures import vocabulary as v
-from sessions.models import Client, TherapySession, new_key
+from sessions.models import TherapySession, new_key
 
 
 def new_rupture_key():

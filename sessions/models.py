@@ -1,15 +1,14 @@
 import secrets
 from datetime import timedelta
 
+import pghistory
+import pgtrigger
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
-
-import pghistory
-import pgtrigger
 
 from accounts.models import Role, supervisee_ids
 from audit.records import AliveManager, ClinicalRecord, reason_given
