@@ -1,10 +1,10 @@
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import mfa_views
+from accounts.views import SignInView
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", SignInView.as_view(), name="login"),
     path("mfa/", mfa_views.overview, name="mfa_overview"),
     path("mfa/setup", mfa_views.setup, name="mfa_setup"),
     path("mfa/verify", mfa_views.verify, name="mfa_verify"),

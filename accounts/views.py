@@ -1,6 +1,8 @@
+import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.views import LoginView
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.shortcuts import render
 from django.urls import reverse
@@ -8,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, supervisee_ids
 from ruptures.models import OPEN_STATUSES, RuptureEvent
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
@@ -98,3 +101,13 @@ def locked_out(request, credentials, *args, **kwargs):
     if getattr(request, "htmx", False):
         return HttpResponseClientRedirect(reverse("login"))
     return render(request, "registration/locked_out.html", context, status=429)
+
+
+class SignInView(LoginView):
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # The 12-hour limit counts from here (accounts.middleware.SessionLimitsMiddleware).
+        self.request.session[SIGNED_IN_AT] = time.time()
+        return response

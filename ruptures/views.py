@@ -8,6 +8,7 @@ from audit.records import DeletionForm
 from ruptures import services
 from ruptures.access import get_rupture_for
 from ruptures.forms import RepairAttemptForm, RepairStatusForm, RuptureForm
+from ruptures.history import history_of
 from ruptures.models import Kind, Strategy
 from sessions.access import get_session_for
 from strategies.suggestions import facts_from, facts_of, suggestions_for
@@ -120,6 +121,7 @@ def rupture_detail(request, pk):
         suggestions=suggestions_for(rupture.session, facts_of(rupture)),
         client_code=rupture.session.client.code,
         kind_label=rupture.get_kind_display(),
+        history=history_of(rupture),
     )
     if can_edit:
         context["attempt_form"] = _attempt_form(request, rupture)

@@ -1,0 +1,57 @@
+"""A rupture's change history, read from the rows the database triggers wrote.
+
+django-pghistory snapshots the whole row on every insert and update, so the history
+holds even for bulk updates and raw SQL; here consecutive snapshots are compared to
+say what changed, by whom (the request's user, kept in the event's context).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from accounts.models import User
+from ruptures.models import RuptureEvent
+
+# Bookkeeping that changes with every save and says nothing a reader needs.
+SKIPPED = {"pgh_id", "pgh_created_at", "pgh_label", "pgh_obj", "pgh_context", "id", "version",
+           "created_at", "created_by", "updated_at", "updated_by", "key"}
+
+
+@dataclass
+class Entry:
+    at: datetime
+    by: str
+    what: str
+    changes: list[tuple[str, object, object]] = field(default_factory=list)
+
+
+def history_of(rupture) -> list[Entry]:
+    Event = RuptureEvent.pgh_event_models["update"]
+    events = list(Event.objects.filter(pgh_obj_id=rupture.pk).select_related("pgh_context").order_by("pgh_id"))
+    user_ids = {(e.pgh_context.metadata or {}).get("user") for e in events if e.pgh_context}
+    names = {u.pk: str(u) for u in User.objects.filter(pk__in=[i for i in user_ids if i])}
+    fields = [f for f in Event._meta.concrete_fields if f.name not in SKIPPED]
+    entries, previous = [], None
+    for event in events:
+        by = names.get((event.pgh_context.metadata or {}).get("user")) if event.pgh_context else None
+        if previous is None:
+            entries.append(Entry(event.pgh_created_at, by or "the system", "logged"))
+        else:
+            changes = [
+                (f.verbose_name, _shown(f, previous), _shown(f, event))
+                for f in fields
+                if getattr(previous, f.attname) != getattr(event, f.attname)
+            ]
+            if changes:
+                entries.append(Entry(event.pgh_created_at, by or "the system (no signed-in user)", "changed", changes))
+        previous = event
+    return entries
+
+
+def _shown(model_field, event):
+    value = getattr(event, model_field.attname)
+    if model_field.choices and not isinstance(value, list):
+        return dict(model_field.flatchoices).get(value, value)
+    if isinstance(value, list):
+        labels = dict(model_field.base_field.flatchoices) if hasattr(model_field, "base_field") else {}
+        return ", ".join(str(labels.get(v, v)) for v in value) or "—"
+    return "—" if value in (None, "") else value

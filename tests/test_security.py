@@ -1,0 +1,273 @@
+"""The technical safeguards, each proved: integrity, audit, authentication, sessions, browser."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Role
+from ruptures.models import RuptureEvent
+from tests.factories import PASSWORD, make_attempt, make_rupture, make_user
+
+# --- Integrity: history by triggers, no hard deletes ------------------------------------
+
+
+def events_of(rupture):
+    return RuptureEvent.pgh_event_models["update"].objects.filter(pgh_obj_id=rupture.pk).order_by("pgh_id")
+
+
+def test_it_keeps_history_of_a_bulk_queryset_update(rupture):
+    RuptureEvent.objects.filter(pk=rupture.pk).update(intensity=5, plan="Changed in bulk")
+    snapshots = list(events_of(rupture).values_list("pgh_label", "intensity", "plan"))
+    assert snapshots == [("insert", 3, "Ask how the letter question landed."), ("update", 5, "Changed in bulk")]
+
+
+def test_it_keeps_history_of_raw_sql(rupture):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ruptures_ruptureevent SET repair_status = 'resolved' WHERE id = %s", [rupture.pk])
+    assert events_of(rupture).last().repair_status == "resolved"
+
+
+def test_it_refuses_to_change_or_delete_history(rupture):
+    for sql in ("UPDATE ruptures_ruptureeventevent SET intensity = 1", "DELETE FROM ruptures_ruptureeventevent"):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    assert events_of(rupture).count() == 1
+
+
+@pytest.mark.parametrize("table", ["ruptures_ruptureevent", "ruptures_repairattempt",
+                                   "therapy_sessions_therapysession", "therapy_sessions_client"])
+def test_it_refuses_a_hard_delete_of_clinical_records(rupture, table):
+    make_attempt(rupture)  # a DELETE of no rows fires no row trigger
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        RuptureEvent.objects.filter(pk=rupture.pk).delete()
+    assert RuptureEvent.objects.filter(pk=rupture.pk).exists()
+
+
+def test_it_soft_deletes_a_rupture_with_a_reason(as_therapist, rupture, therapist):
+    response = as_therapist.post(f"/ruptures/{rupture.pk}/delete", {"reason": "Logged on the wrong client."})
+    assert response.status_code == 302
+    assert as_therapist.get(f"/ruptures/{rupture.pk}/").status_code == 404
+    kept = RuptureEvent.all_objects.get(pk=rupture.pk)
+    assert (kept.deleted_by, kept.deletion_reason) == (therapist, "Logged on the wrong client.")
+    assert not RuptureEvent.objects.filter(pk=rupture.pk).exists()
+
+
+def test_it_refuses_a_deletion_without_a_reason(as_therapist, rupture):
+    response = as_therapist.post(f"/ruptures/{rupture.pk}/delete", {"reason": "   "})
+    assert response.status_code == 400 and "reason" in response.context["form"].errors
+    assert RuptureEvent.objects.filter(pk=rupture.pk).exists()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RuptureEvent.objects.filter(pk=rupture.pk).update(deleted_at=timezone.now())
+
+
+def test_it_hides_a_deleted_sessions_ruptures(as_therapist, rupture):
+    as_therapist.post(f"/sessions/{rupture.session_id}/delete", {"reason": "Duplicate entry."})
+    assert as_therapist.get(f"/sessions/{rupture.session_id}/").status_code == 404
+    assert as_therapist.get(f"/ruptures/{rupture.pk}/").status_code == 404
+
+
+def test_it_shows_the_change_history_on_the_rupture_page(as_therapist, rupture):
+    data = {"kind": "withdrawal", "actor": "client", "markers": ["minimal_response"], "intensity": "4",
+            "source": "unknown", "version": 1}
+    as_therapist.post(f"/ruptures/{rupture.pk}/edit", data)
+    history = as_therapist.get(f"/ruptures/{rupture.pk}/").context["history"]
+    assert [e.what for e in history] == ["logged", "changed"]
+    assert history[1].by == "Dana Lee"
+    assert ("intensity", 3, 4) in history[1].changes
+
+
+# --- Authentication: throttling, second factor ----------------------------------------------
+
+
+def sign_in(client, username, password, ip="127.0.0.1"):
+    return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+def test_it_locks_a_username_and_address_pair_and_says_when_to_try_again(client, therapist):
+    for _ in range(4):
+        assert sign_in(client, "dlee", "wrong").status_code == 200
+    assert sign_in(client, "dlee", "wrong").status_code == 429
+    locked = sign_in(client, "dlee", PASSWORD)
+    assert locked.status_code == 429
+    assert "You can try again after" in locked.content.decode()
+    # Another address is not locked: a stranger cannot lock a clinician out everywhere.
+    assert sign_in(client, "dlee", PASSWORD, ip="192.0.2.7").status_code == 302
+
+
+def test_it_lifts_the_lock_after_the_cool_off(client, therapist):
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        for _ in range(5):
+            sign_in(client, "dlee", "wrong")
+        assert sign_in(client, "dlee", PASSWORD).status_code == 429
+        traveller.shift(timedelta(minutes=16))
+        assert sign_in(client, "dlee", PASSWORD).status_code == 302
+
+
+def test_it_hashes_passwords_with_argon2(settings, db):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+    user = make_user(Role.THERAPIST)
+    assert user.password.startswith("argon2")
+
+
+def test_it_accepts_a_long_passphrase_and_refuses_a_short_password(as_therapist):
+    long_one = "the quiet client returned and we named the silence together " * 3
+    ok = as_therapist.post("/accounts/password_change/", {
+        "old_password": PASSWORD, "new_password1": long_one, "new_password2": long_one})
+    assert ok.status_code == 302
+    short = as_therapist.post("/accounts/password_change/", {
+        "old_password": long_one, "new_password1": "abc123", "new_password2": "abc123"})
+    assert short.status_code == 200 and short.context["form"].errors["new_password2"]
+
+
+def current_code(device):
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def test_it_makes_a_supervisor_set_up_a_second_factor(client, supervisor, mfa_enforced):
+    assert sign_in(client, "mokafor", PASSWORD).status_code == 302
+    response = client.get("/clients/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/mfa/setup")
+    setup = client.get("/accounts/mfa/setup")
+    assert "<svg" in setup.content.decode()
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        assert client.post("/accounts/mfa/setup", {"code": "000000"}).status_code == 400
+        traveller.shift(timedelta(seconds=5))  # past the throttle a wrong code earns
+        device = TOTPDevice.objects.get(user=supervisor)
+        codes = client.post("/accounts/mfa/setup", {"code": current_code(device)}).context["codes"]
+    assert len(codes) == 10
+    assert client.get("/clients/").status_code == 200
+
+    # Next sign-in: the code is asked for; a recovery code works, once.
+    client.post("/accounts/logout/")
+    sign_in(client, "mokafor", PASSWORD)
+    assert client.get("/clients/")["Location"].startswith("/accounts/mfa/verify")
+    assert client.post("/accounts/mfa/verify", {"code": codes[0]}).status_code == 302
+    assert client.get("/clients/").status_code == 200
+    client.post("/accounts/logout/")
+    sign_in(client, "mokafor", PASSWORD)
+    assert client.post("/accounts/mfa/verify", {"code": codes[0]}).status_code == 400
+
+
+def test_it_makes_an_admin_set_up_a_second_factor_even_for_the_admin_site(client, admin_user, mfa_enforced):
+    sign_in(client, "admin", PASSWORD)
+    assert client.get("/admin/")["Location"].startswith("/accounts/mfa/setup")
+
+
+def test_it_offers_a_second_factor_to_therapists_without_forcing_it(client, therapist, mfa_enforced):
+    sign_in(client, "dlee", PASSWORD)
+    assert client.get("/clients/").status_code == 200
+    assert "Set it up" in client.get("/accounts/mfa/").content.decode()
+
+
+def test_it_sends_an_htmx_request_needing_a_second_factor_to_a_whole_page(client, supervisor, mfa_enforced):
+    sign_in(client, "mokafor", PASSWORD)
+    response = client.get("/clients/", HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"].startswith("/accounts/mfa/setup")
+
+
+# --- Sessions: idle and absolute limits, logout -----------------------------------------------
+
+
+def test_it_ends_a_session_after_15_idle_minutes(client, therapist):
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        sign_in(client, "dlee", PASSWORD)
+        traveller.shift(timedelta(minutes=14))
+        assert client.get("/").status_code == 200
+        traveller.shift(timedelta(minutes=14))  # still within 15 of the last request
+        assert client.get("/").status_code == 200
+        traveller.shift(timedelta(minutes=16))
+        assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_it_ends_a_session_12_hours_after_sign_in_however_active(client, therapist):
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        sign_in(client, "dlee", PASSWORD)
+        for _ in range(71):  # every 10 minutes for 11 hours 50 minutes
+            traveller.shift(timedelta(minutes=10))
+            assert client.get("/clients/").status_code == 200
+        traveller.shift(timedelta(minutes=11))
+        assert client.get("/clients/")["Location"].startswith("/accounts/login/")
+
+
+def test_it_sends_an_expired_htmx_request_to_the_login_page_as_a_whole_page(client, therapist):
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        sign_in(client, "dlee", PASSWORD)
+        traveller.shift(timedelta(minutes=20))
+        response = client.get("/clients/?q=C", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/clients/")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/accounts/login/?next=/clients/"
+    assert response.content == b""
+
+
+def test_it_invalidates_the_session_on_the_server_at_logout(client, therapist):
+    sign_in(client, "dlee", PASSWORD)
+    stolen = client.cookies["sessionid"].value
+    client.post("/accounts/logout/")
+    client.cookies["sessionid"] = stolen
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_it_does_not_log_out_on_a_get(as_therapist):
+    assert as_therapist.get("/accounts/logout/").status_code == 405
+
+
+# --- The browser: headers and CSP ----------------------------------------------------------------
+
+
+def test_it_sends_a_strict_content_security_policy(as_therapist):
+    policy = as_therapist.get("/")["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+
+
+def test_it_sends_the_protective_headers_and_no_store_on_phi_pages(as_therapist, rupture):
+    response = as_therapist.get(f"/ruptures/{rupture.pk}/")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_it_has_no_inline_script_or_style_in_its_pages(as_therapist, rupture):
+    html = as_therapist.get(f"/ruptures/{rupture.pk}/").content.decode()
+    assert "<style" not in html and " style=" not in html
+    assert all("src=" in tag for tag in html.split("<script")[1:])
+    assert '"allowEval": false' in html and '"historyCacheSize": 0' in html
+
+
+def test_it_passes_the_deployment_checks_with_production_settings():
+    env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 30 + "-production-like-secret-0123456789",
+           "DJANGO_ALLOWED_HOSTS": "rupture-log.example.org", "DJANGO_SSL_REDIRECT": "1"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_it_keeps_phi_out_of_the_urls_of_the_rupture_form(as_therapist, rupture):
+    html = as_therapist.get(f"/sessions/{rupture.session_id}/ruptures/new").content.decode()
+    # The live requests send slugs only, never the free-text fields.
+    include = html.split('id="suggestions"')[1].split("hx-include=")[1].split(">")[0]
+    assert "noticed" not in include and "plan" not in include and "hypothesis" not in include
+
+
+def test_it_writes_no_clinical_text_into_an_access_event(as_supervisor, rupture):
+    from audit.models import AccessEvent
+
+    as_supervisor.get(f"/ruptures/{rupture.pk}/")
+    event = AccessEvent.objects.get()
+    assert "letter" not in str(event.detail) and event.key == rupture.key
+    assert make_rupture  # the factory stays importable for the fuzz tests
