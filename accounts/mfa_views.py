@@ -40,7 +40,7 @@ def overview(request):
 @require_http_methods(["GET", "POST"])
 def setup(request):
     user = request.user
-    if mfa.is_enrolled(request):
+    if user.is_verified() or mfa.is_enrolled(request):
         return redirect("mfa_overview")
     device = mfa.pending_totp(user)
     form = CodeForm(request.POST or None)
