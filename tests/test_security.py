@@ -272,3 +272,9 @@ def test_it_writes_no_clinical_text_into_an_access_event(as_supervisor, rupture)
     event = AccessEvent.objects.get()
     assert "letter" not in str(event.detail) and event.key == rupture.key
     assert make_rupture  # the factory stays importable for the fuzz tests
+
+
+def test_it_titles_the_rupture_page_without_clinical_text(as_therapist, rupture):
+    html = as_therapist.get(f"/ruptures/{rupture.pk}/").content.decode()
+    title = html.split("<title>")[1].split("</title>")[0]
+    assert title.strip() == f"Rupture · {rupture.session.client.code} · rupture-log"

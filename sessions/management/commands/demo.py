@@ -22,6 +22,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  therapist   dlee       / {DEMO_PASSWORD}")
         self.stdout.write(f"  supervisor  mokafor    / {DEMO_PASSWORD}")
         self.stdout.write(f"  admin       admin      / {DEMO_PASSWORD}")
+        self.stdout.write("  (supervisors and admins set up an authenticator app at first sign-in)")
         database = settings.DATABASES["default"]
         where = "embedded PostgreSQL in .pgdata/" if "/" in database["HOST"] else database["HOST"]
         broker = "Redis" if settings.REDIS_URL else "in-process (no Redis needed)"
