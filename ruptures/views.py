@@ -4,7 +4,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.log import record
 from audit.models import Action
-from audit.records import DeletionForm
+from audit.views import confirm_soft_delete
 from ruptures import services
 from ruptures.access import get_rupture_for
 from ruptures.forms import RepairAttemptForm, RepairStatusForm, RuptureForm
@@ -175,11 +175,7 @@ def rupture_status(request, pk):
 @require_http_methods(["GET", "POST"])
 def rupture_delete(request, pk):
     rupture = get_rupture_for(request.user, pk, write=True)
-    form = DeletionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        rupture.soft_delete(by=request.user, reason=form.cleaned_data["reason"])
-        messages.success(request, "Rupture deleted. It stays in the record's history.")
-        return redirect(rupture.session)
-    status = 400 if form.errors else 200
-    context = {"form": form, "title": "Delete this rupture?", "back": rupture.get_absolute_url()}
-    return render(request, "audit/confirm_delete.html", context, status=status)
+    return confirm_soft_delete(
+        request, rupture, title="Delete this rupture?", done=rupture.session,
+        message="Rupture deleted. It stays in the record's history.",
+    )

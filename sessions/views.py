@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.log import record
 from audit.models import Action
-from audit.records import DeletionForm
+from audit.views import confirm_soft_delete
 from ruptures.models import OPEN_STATUSES, RuptureEvent
 from sessions.access import get_client_for, get_session_for
 from sessions.forms import ClientForm, SessionForm, SessionStatusForm
@@ -156,12 +156,8 @@ def safe_next(request):
 @require_http_methods(["GET", "POST"])
 def session_delete(request, pk):
     session = get_session_for(request.user, pk, write=True)
-    form = DeletionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        session.soft_delete(by=request.user, reason=form.cleaned_data["reason"])
-        messages.success(request, "Session deleted, with its ruptures. It stays in the record's history.")
-        return redirect(session.client)
-    status = 400 if form.errors else 200
-    context = {"form": form, "title": "Delete this session?", "back": session.get_absolute_url(),
-               "warning": "Its ruptures and repair attempts are hidden with it."}
-    return render(request, "audit/confirm_delete.html", context, status=status)
+    return confirm_soft_delete(
+        request, session, title="Delete this session?", done=session.client,
+        message="Session deleted, with its ruptures. It stays in the record's history.",
+        warning="Its ruptures and repair attempts are hidden with it.",
+    )

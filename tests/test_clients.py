@@ -1,26 +1,15 @@
 from datetime import date
 
 import pytest
-from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from sessions.models import Client, ClientStatus, SessionStatus
-from tests.conftest import login
 from tests.factories import make_client, make_rupture, make_session
+from tests.helpers import assert_error_beside, sign_in
 
 PERSONAS_WHO_MAY_NOT_READ = ["other_therapist", "other_supervisor", "admin_user"]
 
 
-def sign_in(request, client, persona):
-    return login(client, request.getfixturevalue(persona))
-
-
-def assert_error_beside(response, field, message, form="form"):
-    """The message is in the form's errors and rendered in the list tied to the field."""
-    assert any(message in error for error in response.context[form].errors[field])
-    html = response.content.decode()
-    start = html.index(f'id="id_{field}-errors"')
-    assert escape(message) in html[start : start + 500]
 
 
 def results_of(response):
