@@ -15,7 +15,8 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, no_serve, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", stdout=self.stdout)
-        if not settings.DEBUG:
+        if "Manifest" in settings.STORAGES["staticfiles"]["BACKEND"]:
+            # Production-like settings serve hashed files that must be collected first.
             call_command("collectstatic", interactive=False, verbosity=0)
         url = f"http://{addrport}/"
         self.stdout.write(self.style.SUCCESS(f"\nrupture-log demo: {url}"))

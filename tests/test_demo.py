@@ -1,0 +1,45 @@
+from io import StringIO
+
+from django.core.management import call_command
+
+from accounts.models import Role, SupervisionLink, User
+from ruptures.models import RuptureEvent
+from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
+
+
+def test_it_builds_a_realistic_demo_clinic_once(db):
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    counts = (User.objects.count(), Client.objects.count(), TherapySession.objects.count(), RuptureEvent.objects.count())
+    call_command("seed_demo", stdout=out)
+    assert "already present" in out.getvalue()
+    assert (User.objects.count(), Client.objects.count(), TherapySession.objects.count(),
+            RuptureEvent.objects.count()) == counts
+
+    assert User.objects.filter(role=Role.SUPERVISOR).count() == 2
+    assert User.objects.filter(role=Role.THERAPIST).count() == 8
+    assert SupervisionLink.objects.active().count() == 8
+    assert Client.objects.count() == 150
+
+    # domain.md section 9: ruptures in 40-55% of held sessions, withdrawal about 3:1,
+    # about one client in five drops out.
+    held = TherapySession.objects.filter(status=SessionStatus.HELD)
+    with_rupture = held.filter(ruptures__isnull=False).distinct().count()
+    assert 0.35 <= with_rupture / held.count() <= 0.55
+    withdrawal = RuptureEvent.objects.filter(kind="withdrawal").count()
+    confrontation = RuptureEvent.objects.filter(kind="confrontation").count()
+    assert 2.2 <= withdrawal / confrontation <= 4.5
+    gone = Client.objects.exclude(status=ClientStatus.ACTIVE).count() / Client.objects.count()
+    assert 0.1 <= gone <= 0.3
+    # Every active client has a next session booked, so reminders have something to do.
+    assert not Client.objects.filter(status=ClientStatus.ACTIVE).exclude(
+        sessions__status=SessionStatus.SCHEDULED).exists()
+
+
+def test_it_sets_up_and_prints_the_logins(db):
+    out = StringIO()
+    call_command("demo", "--no-serve", stdout=out)
+    text = out.getvalue()
+    assert "http://127.0.0.1:8000/" in text
+    assert "dlee" in text and "mokafor" in text and "rupture-demo-2026" in text
+    assert User.objects.get(username="dlee").check_password("rupture-demo-2026")
