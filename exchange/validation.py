@@ -288,6 +288,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.usernames: set = set()
         self.codes: set = set()
+        self.session_keys: set = set()
         # The file's sessions: key -> (client code, starts_at), for the repair-attempt rule.
         self.sessions: dict = {}
 
@@ -299,7 +300,7 @@ class _Checker:
     def collect_keys(self, sections):
         self._keys(sections["users"], "users", "username", "username", self.usernames)
         self._keys(sections["clients"], "clients", "code", "client code", self.codes)
-        self._keys(sections["sessions"], "sessions", "id", "session id", set())
+        self._keys(sections["sessions"], "sessions", "id", "session id", self.session_keys)
         self._keys(sections["ruptures"], "ruptures", "id", "rupture id", set())
 
     def _keys(self, records, section, name, what, keys):
@@ -517,7 +518,10 @@ class _Checker:
         if type(value) is not str:
             self.problem(path, f"expected a session id, got {_show(value)}")
             return None
-        facts = self.sessions.get(value) or self.existing.sessions.get(value)
+        if value in self.session_keys:
+            # None when the session's own record has a problem: reported there, once.
+            return self.sessions.get(value)
+        facts = self.existing.sessions.get(value)
         if facts is None:
             self.problem(path, f"no session {_show(value)} in the file or the database")
         return facts
