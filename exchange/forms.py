@@ -2,9 +2,10 @@ from django import forms
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.template.defaultfilters import filesizeformat
 
-# A 100,000-session caseload is about 35 MB; a clinic with a larger one imports it with
-# `manage.py import_caseload`, which has no request time limit.
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# The web page applies a file within the request, and gunicorn ends a request after 30 s.
+# A 100,000-session caseload is about 40 MB and imports in about 20 s (bench/); a larger
+# one goes through `manage.py import_caseload`, which has no such limit.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 class SizeLimitHandler(FileUploadHandler):
