@@ -71,9 +71,7 @@ class ImportRefused(Exception):
         self.problems = problems
 
 
-def run_import(
-    data: bytes, *, dry_run=False, request=None, via="command", detail=None
-) -> ImportResult:
+def run_import(data: bytes, *, dry_run=False, request=None, via="command") -> ImportResult:
     """Check `data` and, unless `dry_run`, apply it; record the attempt in the audit log either way.
 
     A dry run writes nothing but the audit event: it says what applying would do.
@@ -87,17 +85,17 @@ def run_import(
                 result = _import(doc, dry_run=dry_run)
                 if not dry_run:
                     # In the same transaction: an applied import always has its audit event.
-                    _record(request, data, result, via, detail)
+                    _record(request, data, result, via)
         except ImportRefused as refused:
             problems = refused.problems
     if result is None:
         result = ImportResult(problems=problems, dry_run=dry_run)
     if not result.applied:
-        _record(request, data, result, via, detail)
+        _record(request, data, result, via)
     return result
 
 
-def _record(request, data, result, via, detail):
+def _record(request, data, result, via):
     outcome = "applied" if result.applied else "refused" if result.problems else "checked"
     record(
         request,
@@ -111,7 +109,6 @@ def _record(request, data, result, via, detail):
             "sha256": hashlib.sha256(data).hexdigest(),
             "problems": len(result.problems),
             "counts": result.counts_dict(),
-            **(detail or {}),
         },
     )
 
