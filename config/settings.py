@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "ruptures",
     "strategies",
     "audit",
+    "exchange",
 ]
 
 MIDDLEWARE = [

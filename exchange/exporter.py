@@ -1,0 +1,252 @@
+"""Export the caseload in the exchange format: the same data always gives the same bytes.
+
+Order: users by username, clients by code, sessions by client then time then id,
+ruptures in the order of their sessions then by id, repair attempts in the order they
+were recorded. Strings are compared by code point in Python, never by the database's
+collation, so two databases with different locales still agree. Timestamps are
+written in UTC. One record per line keeps a diff of two exports readable.
+
+A de-identified export (`deidentify=True`) leaves out names, e-mails and every free-text
+field, and replaces usernames, client codes and session and rupture ids with
+pseudonyms: an HMAC of the key under the site's secret, so the same record gets the
+same pseudonym in every export, and the pseudonym cannot be turned back into the key.
+"""
+
+import json
+from collections import defaultdict
+from contextlib import contextmanager
+from datetime import UTC
+
+from django.db import connection, transaction
+from django.utils.crypto import salted_hmac
+
+from accounts.models import SupervisionLink, User
+from exchange.validation import FORMAT, VERSION
+from ruptures.models import RepairAttempt, RuptureEvent
+from sessions.models import Client, TherapySession
+
+LINES_PER_WRITE = 2000
+PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-"}
+
+
+@contextmanager
+def snapshot():
+    """One consistent view of the database for every query of an export.
+
+    Under READ COMMITTED a session saved between two of the export's queries could be
+    referenced by a rupture the export contains but be missing from its sessions: a
+    file that would not import. REPEATABLE READ has to be the transaction's first
+    statement, so it is set only when this block starts the transaction (a test's
+    transaction has already begun, and sees nothing concurrent anyway).
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def pseudonym(kind: str, key: str) -> str:
+    digest = salted_hmac("exchange.pseudonym", f"{kind}:{key}", algorithm="sha256").hexdigest()
+    return PSEUDONYM_PREFIX[kind] + digest[:16]
+
+
+class _Keys:
+    """The keys an export prints: as stored, or their pseudonyms."""
+
+    def __init__(self, deidentify):
+        self.deidentify = deidentify
+        self.seen = defaultdict(dict)
+
+    def __call__(self, kind, key):
+        if not self.deidentify or key is None:
+            return key
+        made = self.seen[kind]
+        if key not in made:
+            made[key] = pseudonym(kind, key)
+        return made[key]
+
+    def check_unique(self):
+        # 64 bits of HMAC: a clash is not expected in any clinic's lifetime, but two
+        # records under one pseudonym would be a silently wrong file, so look.
+        for kind, made in self.seen.items():
+            if len(set(made.values())) != len(made):
+                raise RuntimeError(f"two {kind} keys share a pseudonym; widen PSEUDONYM digits")
+
+
+def export_caseload(write, *, deidentify=False) -> dict:
+    """Write the whole caseload through `write(str)`; return how many records of each kind."""
+    keys = _Keys(deidentify)
+    with snapshot():
+        users = _users(keys, deidentify)
+        clients = _clients(keys, deidentify)
+        sessions, session_order = _sessions(keys)
+        ruptures, attempt_count = _ruptures(keys, deidentify, session_order)
+    keys.check_unique()
+    write(f'{{\n  "format": "{FORMAT}",\n  "version": {VERSION},\n')
+    sections = [
+        ("users", users),
+        ("clients", clients),
+        ("sessions", sessions),
+        ("ruptures", ruptures),
+    ]
+    for n, (name, records) in enumerate(sections):
+        _write_list(write, name, records, last=n == len(sections) - 1)
+    write("}\n")
+    return {
+        "users": len(users),
+        "clients": len(clients),
+        "sessions": len(sessions),
+        "ruptures": len(ruptures),
+        "attempts": attempt_count,
+    }
+
+
+def _write_list(write, name, records, *, last):
+    if not records:
+        write(f'  "{name}": []{"" if last else ","}\n')
+        return
+    write(f'  "{name}": [\n')
+    end = len(records) - 1
+    lines = []
+    for i, item in enumerate(records):
+        lines.append("    " + json.dumps(item, ensure_ascii=False) + ("\n" if i == end else ",\n"))
+        if len(lines) == LINES_PER_WRITE:
+            write("".join(lines))
+            lines = []
+    write("".join(lines))
+    write("  ]\n" if last else "  ],\n")
+
+
+def _sort(records, sort_key):
+    return [record for _, record in sorted(((sort_key(r), r) for r in records), key=lambda p: p[0])]
+
+
+def _users(keys, deidentify):
+    supervisors = dict(
+        SupervisionLink.objects.filter(ends_on__isnull=True).values_list(
+            "therapist__username", "supervisor__username"
+        )
+    )
+    records = []
+    for username, name, email, role in User.objects.values_list(
+        "username", "display_name", "email", "role"
+    ):
+        record = {"username": keys("user", username)}
+        if not deidentify:
+            record["name"] = name
+            record["email"] = email
+        record["role"] = role
+        record["supervisor"] = keys("user", supervisors.get(username))
+        records.append(record)
+    return _sort(records, lambda r: r["username"])
+
+
+def _clients(keys, deidentify):
+    records = []
+    for code, name, therapist, status, started_on in Client.objects.values_list(
+        "code", "name", "therapist__username", "status", "started_on"
+    ):
+        record = {"code": keys("client", code)}
+        if not deidentify:
+            record["name"] = name
+        record.update(
+            therapist=keys("user", therapist), status=status, started_on=started_on.isoformat()
+        )
+        records.append(record)
+    return _sort(records, lambda r: r["code"])
+
+
+def _timestamp(value):
+    return value.astimezone(UTC).isoformat()
+
+
+def _sessions(keys):
+    """The sessions in export order, and each stored key's place in it (the ruptures follow it)."""
+    records = []
+    for key, client, therapist, starts_at, status in TherapySession.objects.values_list(
+        "key", "client__code", "therapist__username", "starts_at", "status"
+    ):
+        records.append(
+            {
+                "id": keys("session", key),
+                "client": keys("client", client),
+                "therapist": keys("user", therapist),
+                "starts_at": _timestamp(starts_at),
+                "status": status,
+                # Sorted on the instant, not on the text, and dropped before writing.
+                "_at": starts_at,
+                "_key": key,
+            }
+        )
+    records = _sort(records, lambda r: (r["client"], r["_at"], r["id"]))
+    order = {}
+    for position, record in enumerate(records):
+        order[record.pop("_key")] = position
+        del record["_at"]
+    return records, order
+
+
+def _ruptures(keys, deidentify, session_order):
+    attempts = defaultdict(list)
+    attempt_count = 0
+    # Recorded order: the file's order for imported attempts, creation order for the rest.
+    for rupture_id, session, strategy, outcome, note in RepairAttempt.objects.order_by(
+        "rupture_id", "pk"
+    ).values_list("rupture_id", "session__key", "strategy", "outcome", "note"):
+        attempt = {"session": keys("session", session), "strategy": strategy, "outcome": outcome}
+        if not deidentify:
+            attempt["note"] = note
+        attempts[rupture_id].append(attempt)
+        attempt_count += 1
+    records = []
+    for row in RuptureEvent.objects.order_by().values_list(
+        "id",
+        "key",
+        "session__key",
+        "kind",
+        "actor",
+        "markers",
+        "intensity",
+        "source",
+        "internal_signals",
+        "minute",
+        "noticed",
+        "plan",
+        "repair_status",
+    ):
+        (
+            rupture_id,
+            key,
+            session,
+            kind,
+            actor,
+            markers,
+            intensity,
+            source,
+            signals,
+            minute,
+            noticed,
+            plan,
+            repair_status,
+        ) = row
+        record = {
+            "id": keys("rupture", key),
+            "session": keys("session", session),
+            "kind": kind,
+            "actor": actor,
+            "markers": markers,
+            "intensity": intensity,
+            "source": source,
+            "internal_signals": signals,
+            "minute": minute,
+        }
+        if not deidentify:
+            record["note"] = noticed
+            record["plan"] = plan
+        record["repair_status"] = repair_status
+        record["attempts"] = attempts.pop(rupture_id, [])
+        records.append((session_order[session], record))
+    records.sort(key=lambda pair: (pair[0], pair[1]["id"]))
+    return [record for _, record in records], attempt_count

@@ -1,0 +1,61 @@
+import os
+import tempfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.log import record
+from audit.models import Action
+from exchange.exporter import export_caseload
+
+
+class Command(BaseCommand):
+    help = (
+        "Export the whole caseload as a caseload file (version 1), to standard output or -o FILE."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--deidentify",
+            action="store_true",
+            help="No names, e-mails or notes; pseudonyms for usernames, codes and ids.",
+        )
+        parser.add_argument(
+            "-o", "--output", metavar="FILE", help="Write here instead of standard output."
+        )
+
+    def handle(self, *args, deidentify, output, **options):
+        if output is None:
+            counts = export_caseload(
+                lambda text: self.stdout.write(text, ending=""), deidentify=deidentify
+            )
+        else:
+            counts = self._to_file(Path(output), deidentify)
+        record(
+            None,
+            Action.EXPORT,
+            "caseload",
+            detail={"via": "command", "deidentify": deidentify, "counts": counts},
+        )
+        if output is not None:
+            summary = ", ".join(f"{n} {name}" for name, n in counts.items())
+            self.stderr.write(f"Exported {summary} to {output}.")
+
+    def _to_file(self, path, deidentify):
+        # Written beside the target and renamed into place: an interrupted export never
+        # leaves a half file under the name a backup script expects.
+        try:
+            # mkstemp makes the file readable by its owner only: it holds health information.
+            fd, temporary = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot write to {path.parent}: {exc.strerror}") from exc
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                counts = export_caseload(f.write, deidentify=deidentify)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return counts

@@ -1,0 +1,680 @@
+"""The caseload exchange format (../shared/caseload-format.md), read and checked.
+
+No database here: the importer asks the database which of the keys a file mentions
+already exist (`wanted_keys`, then an `Existing`), and `check` does the rest. Every
+record is checked, every problem is collected with its JSON path, and a clean
+`Caseload` comes back only when there is none, so the importer never hands the
+database a value that a CHECK constraint or a trigger would refuse.
+
+Optional fields (a user's `name`, `email` and `supervisor`; a client's `name`; a
+rupture's `note`, `plan`, `minute`, `internal_signals` and `attempts`; an attempt's
+`note`) may be left out: a new record then gets the empty value, an existing one keeps
+what it has. An explicit `""` or `null` clears it.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+from ruptures import vocabulary as v
+
+FORMAT = "caseload"
+VERSION = 1
+
+# Limits of the columns the records land in (accounts.User, sessions.models, ruptures.models).
+USERNAME_RE = re.compile(r"[\w.@+-]{1,150}")
+CASE_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+KEY_MAX = 64
+DISPLAY_NAME_MAX = 150
+CLIENT_NAME_MAX = 200
+EMAIL_MAX = 254
+MINUTE_MAX = 480
+# A typo such as 0226 for 2026 is refused rather than stored; years far outside any
+# clinic's records would not convert back to Python datetimes on export either.
+YEARS = (1900, 2199)
+
+ROLES = ("therapist", "supervisor", "admin")
+CLIENT_STATUSES = ("active", "paused", "discharged")
+SESSION_STATUSES = ("scheduled", "held", "cancelled", "no_show")
+KINDS = tuple(slug for slug, _ in v.KINDS)
+ACTORS = tuple(slug for slug, _ in v.ACTORS)
+MARKERS = frozenset(slug for slug, _ in v.MARKERS)
+SIGNALS = frozenset(slug for slug, _ in v.INTERNAL_SIGNALS)
+SOURCES = tuple(slug for slug, _ in v.SOURCES)
+REPAIR_STATUSES = tuple(slug for slug, _ in v.REPAIR_STATUSES)
+STRATEGIES = frozenset(slug for slug, *_ in v.STRATEGY_TABLE)
+OUTCOMES = tuple(s for s in REPAIR_STATUSES if s != "unaddressed")
+
+SECTIONS = ("users", "clients", "sessions", "ruptures")
+TOP_FIELDS = frozenset({"format", "version", *SECTIONS})
+USER_REQUIRED, USER_FIELDS = (
+    ("username", "role"),
+    frozenset({"username", "name", "email", "role", "supervisor"}),
+)
+CLIENT_REQUIRED = ("code", "therapist", "status", "started_on")
+CLIENT_FIELDS = frozenset({*CLIENT_REQUIRED, "name"})
+SESSION_REQUIRED = ("id", "client", "therapist", "starts_at", "status")
+SESSION_FIELDS = frozenset(SESSION_REQUIRED)
+RUPTURE_REQUIRED = (
+    "id",
+    "session",
+    "kind",
+    "actor",
+    "markers",
+    "intensity",
+    "source",
+    "repair_status",
+)
+RUPTURE_FIELDS = frozenset(
+    {*RUPTURE_REQUIRED, "internal_signals", "minute", "note", "plan", "attempts"}
+)
+ATTEMPT_REQUIRED = ("session", "strategy", "outcome")
+ATTEMPT_FIELDS = frozenset({*ATTEMPT_REQUIRED, "note"})
+
+_email = EmailValidator()
+
+
+class _Missing:
+    """An optional field the file leaves out: keep what the database has."""
+
+    def __repr__(self):
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self):
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """What the checks need to know of a session: whose it is and when."""
+
+    client: str
+    starts_at: datetime
+
+
+@dataclass
+class Existing:
+    """Which of the keys a file mentions are already in the database."""
+
+    usernames: set = field(default_factory=set)
+    client_codes: set = field(default_factory=set)
+    sessions: dict = field(default_factory=dict)  # key -> SessionFacts
+
+
+@dataclass(slots=True)
+class UserRow:
+    username: str
+    role: str
+    name: Any = MISSING
+    email: Any = MISSING
+    supervisor: Any = MISSING  # a username, None (no supervisor) or MISSING
+
+
+@dataclass(slots=True)
+class ClientRow:
+    code: str
+    therapist: str
+    status: str
+    started_on: date
+    name: Any = MISSING
+
+
+@dataclass(slots=True)
+class SessionRow:
+    key: str
+    client: str
+    therapist: str
+    starts_at: datetime
+    status: str
+
+
+@dataclass(slots=True)
+class AttemptRow:
+    session: str
+    strategy: str
+    outcome: str
+    note: Any = MISSING
+
+
+@dataclass(slots=True)
+class RuptureRow:
+    key: str
+    session: str
+    kind: str
+    actor: str
+    markers: list
+    intensity: int
+    source: str
+    repair_status: str
+    internal_signals: Any = MISSING
+    minute: Any = MISSING
+    note: Any = MISSING
+    plan: Any = MISSING
+    attempts: Any = MISSING  # a list of AttemptRow, or MISSING
+
+
+@dataclass
+class Caseload:
+    """A checked file, records in file order."""
+
+    users: list
+    clients: list
+    sessions: list
+    ruptures: list
+
+    def counts(self):
+        return {
+            "users": len(self.users),
+            "clients": len(self.clients),
+            "sessions": len(self.sessions),
+            "ruptures": len(self.ruptures),
+            "attempts": sum(len(r.attempts) for r in self.ruptures if r.attempts is not MISSING),
+        }
+
+
+def parse(data: bytes) -> tuple[Any, list[Problem]]:
+    """The JSON document in `data`, or the reason it is not one."""
+    try:
+        return json.loads(data, parse_constant=_refuse_constant), []
+    except json.JSONDecodeError as exc:
+        return None, [
+            Problem("$", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+        ]
+    except UnicodeDecodeError:
+        return None, [Problem("$", "not UTF-8 text: save the file as UTF-8 JSON")]
+    except RecursionError:
+        return None, [Problem("$", "not a caseload file: nested too deeply")]
+    except ValueError as exc:  # NaN/Infinity, integers too long to read
+        return None, [Problem("$", f"not valid JSON: {exc}")]
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def check_header(doc) -> list[Problem]:
+    """Is this a caseload file of a version this app reads? If not, nothing else is checked."""
+    if not isinstance(doc, dict):
+        return [Problem("$", f'expected a JSON object with "format": "{FORMAT}", got {_type(doc)}')]
+    problems = []
+    if doc.get("format") != FORMAT:
+        got = _show(doc["format"]) if "format" in doc else "nothing"
+        problems.append(Problem("format", f'expected "{FORMAT}", got {got}'))
+    version = doc.get("version")
+    if type(version) is not int or version != VERSION:
+        got = _show(version) if "version" in doc else "nothing"
+        problems.append(Problem("version", f"this app reads version {VERSION}, got {got}"))
+    return problems
+
+
+def wanted_keys(doc) -> dict[str, set]:
+    """Every username, client code and session key the file names, to look up in the database."""
+    usernames, codes, sessions = set(), set(), set()
+
+    def add(target, value):
+        if type(value) is str:
+            target.add(value)
+
+    for user in _records(doc, "users"):
+        add(usernames, user.get("username"))
+        add(usernames, user.get("supervisor"))
+    for client in _records(doc, "clients"):
+        add(codes, client.get("code"))
+        add(usernames, client.get("therapist"))
+    for session in _records(doc, "sessions"):
+        add(sessions, session.get("id"))
+        add(codes, session.get("client"))
+        add(usernames, session.get("therapist"))
+    for rupture in _records(doc, "ruptures"):
+        add(sessions, rupture.get("session"))
+        attempts = rupture.get("attempts")
+        if type(attempts) is list:
+            for attempt in attempts:
+                if type(attempt) is dict:
+                    add(sessions, attempt.get("session"))
+    return {"usernames": usernames, "client_codes": codes, "session_keys": sessions}
+
+
+def _records(doc, section):
+    records = doc.get(section) if type(doc) is dict else None
+    if type(records) is not list:
+        return ()
+    return (r for r in records if type(r) is dict)
+
+
+def check(doc, existing: Existing) -> tuple[list[Problem], Caseload | None]:
+    """Every problem in the file, in file order; the clean caseload only if there is none."""
+    problems = check_header(doc)
+    if problems:
+        return problems, None
+    c = _Checker(existing)
+    for name in sorted(doc.keys() - TOP_FIELDS):
+        c.problem(_member("", name), "unknown field")
+    sections = {}
+    for name in SECTIONS:
+        records = doc.get(name, [])
+        if type(records) is not list:
+            c.problem(name, f"expected a list, got {_type(records)}")
+            records = []
+        sections[name] = records
+    # Keys first, so that a reference to a record further down the file resolves.
+    c.collect_keys(sections)
+    caseload = Caseload(
+        users=c.rows(sections["users"], "users", c.user),
+        clients=c.rows(sections["clients"], "clients", c.client),
+        sessions=c.rows(sections["sessions"], "sessions", c.session),
+        ruptures=c.rows(sections["ruptures"], "ruptures", c.rupture),
+    )
+    return c.problems, (None if c.problems else caseload)
+
+
+class _Checker:
+    def __init__(self, existing: Existing):
+        self.existing = existing
+        self.problems: list[Problem] = []
+        self.usernames: set = set()
+        self.codes: set = set()
+        self.session_keys: set = set()
+        # The file's sessions: key -> (client code, starts_at), for the repair-attempt rule.
+        self.sessions: dict = {}
+
+    def problem(self, path, message):
+        self.problems.append(Problem(path, message))
+
+    # --- Keys and duplicates ------------------------------------------------------
+
+    def collect_keys(self, sections):
+        self._keys(sections["users"], "users", "username", "username", self.usernames)
+        self._keys(sections["clients"], "clients", "code", "client code", self.codes)
+        self._keys(sections["sessions"], "sessions", "id", "session id", self.session_keys)
+        self._keys(sections["ruptures"], "ruptures", "id", "rupture id", set())
+
+    def _keys(self, records, section, name, what, keys):
+        first_at = {}
+        for i, record in enumerate(records):
+            if type(record) is not dict:
+                continue
+            key = record.get(name)
+            if type(key) is not str:
+                continue
+            if key in first_at:
+                self.problem(
+                    f"{section}[{i}].{name}",
+                    f"duplicate {what} {_show(key)} (first at {section}[{first_at[key]}])",
+                )
+            else:
+                first_at[key] = i
+                keys.add(key)
+
+    # --- Records ---------------------------------------------------------------------
+
+    def rows(self, records, section, check_one):
+        rows = []
+        for i, record in enumerate(records):
+            path = f"{section}[{i}]"
+            row = check_one(record, path)
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def fields(self, record, path, required, allowed):
+        """Is `record` an object with its required fields and no unknown ones?"""
+        if type(record) is not dict:
+            self.problem(path, f"expected an object, got {_type(record)}")
+            return False
+        for name in sorted(record.keys() - allowed):
+            self.problem(_member(path, name), "unknown field")
+        ok = True
+        for name in required:
+            if name not in record:
+                self.problem(f"{path}.{name}", "missing")
+                ok = False
+        return ok
+
+    def user(self, record, path):
+        if not self.fields(record, path, USER_REQUIRED, USER_FIELDS):
+            return None
+        n = len(self.problems)
+        username = record["username"]
+        if type(username) is not str or not USERNAME_RE.fullmatch(username):
+            self.problem(
+                f"{path}.username",
+                "expected 1-150 letters, digits and @ . + - _, got " + _show(username),
+            )
+        role = self.slug(record["role"], f"{path}.role", ROLES, "role")
+        row = UserRow(username=username, role=role)
+        if "name" in record:
+            row.name = self.text(record["name"], f"{path}.name", DISPLAY_NAME_MAX)
+        if "email" in record:
+            row.email = self.email(record["email"], f"{path}.email")
+        if "supervisor" in record:
+            supervisor = record["supervisor"]
+            if supervisor is not None:
+                self.user_ref(supervisor, f"{path}.supervisor")
+                if supervisor == username:
+                    self.problem(f"{path}.supervisor", "a user cannot supervise themself")
+            row.supervisor = supervisor
+        return row if len(self.problems) == n else None
+
+    def client(self, record, path):
+        if not self.fields(record, path, CLIENT_REQUIRED, CLIENT_FIELDS):
+            return None
+        n = len(self.problems)
+        code = record["code"]
+        if type(code) is not str or not CASE_CODE_RE.fullmatch(code):
+            self.problem(
+                f"{path}.code",
+                "expected 1-32 letters, digits, dots, dashes or underscores, "
+                "starting with a letter or digit, got " + _show(code),
+            )
+        self.user_ref(record["therapist"], f"{path}.therapist")
+        row = ClientRow(
+            code=code,
+            therapist=record["therapist"],
+            status=self.slug(record["status"], f"{path}.status", CLIENT_STATUSES, "client status"),
+            started_on=self.date(record["started_on"], f"{path}.started_on"),
+        )
+        if "name" in record:
+            row.name = self.text(record["name"], f"{path}.name", CLIENT_NAME_MAX)
+        return row if len(self.problems) == n else None
+
+    def session(self, record, path):
+        if not self.fields(record, path, SESSION_REQUIRED, SESSION_FIELDS):
+            return None
+        n = len(self.problems)
+        key = self.key(record["id"], f"{path}.id")
+        client = record["client"]
+        self.client_ref(client, f"{path}.client")
+        self.user_ref(record["therapist"], f"{path}.therapist")
+        starts_at = self.timestamp(record["starts_at"], f"{path}.starts_at")
+        row = SessionRow(
+            key=key,
+            client=client,
+            therapist=record["therapist"],
+            starts_at=starts_at,
+            status=self.slug(
+                record["status"], f"{path}.status", SESSION_STATUSES, "session status"
+            ),
+        )
+        if len(self.problems) != n:
+            return None
+        before = self.existing.sessions.get(key)
+        if before is not None and before.client != client:
+            # Its ruptures and their repair attempts belong to that client's record.
+            self.problem(
+                f"{path}.client",
+                f"session {_show(key)} is client {_show(before.client)}'s "
+                "in the database; an import cannot move it to another client",
+            )
+            return None
+        self.sessions[key] = SessionFacts(client, starts_at)
+        return row
+
+    def rupture(self, record, path):
+        if not self.fields(record, path, RUPTURE_REQUIRED, RUPTURE_FIELDS):
+            return None
+        n = len(self.problems)
+        session = self.session_ref(record["session"], f"{path}.session")
+        actor = self.slug(record["actor"], f"{path}.actor", ACTORS, "actor")
+        markers = self.slug_list(record["markers"], f"{path}.markers", MARKERS, "marker")
+        if markers == [] and actor == "client":
+            self.problem(f"{path}.markers", "a client-side rupture needs at least one marker")
+        row = RuptureRow(
+            key=self.key(record["id"], f"{path}.id"),
+            session=record["session"],
+            kind=self.slug(record["kind"], f"{path}.kind", KINDS, "kind"),
+            actor=actor,
+            markers=markers,
+            intensity=self.intensity(record["intensity"], f"{path}.intensity"),
+            source=self.slug(record["source"], f"{path}.source", SOURCES, "source"),
+            repair_status=self.slug(
+                record["repair_status"], f"{path}.repair_status", REPAIR_STATUSES, "repair status"
+            ),
+        )
+        if "internal_signals" in record:
+            row.internal_signals = self.slug_list(
+                record["internal_signals"], f"{path}.internal_signals", SIGNALS, "internal signal"
+            )
+        if "minute" in record:
+            row.minute = self.minute(record["minute"], f"{path}.minute")
+        if "note" in record:
+            row.note = self.text(record["note"], f"{path}.note")
+        if "plan" in record:
+            row.plan = self.text(record["plan"], f"{path}.plan")
+        if "attempts" in record:
+            row.attempts = self.attempts(record["attempts"], f"{path}.attempts", session)
+        return row if len(self.problems) == n else None
+
+    def attempts(self, value, path, rupture_session):
+        if type(value) is not list:
+            self.problem(path, f"expected a list, got {_type(value)}")
+            return []
+        rows = []
+        for i, record in enumerate(value):
+            at = f"{path}[{i}]"
+            if not self.fields(record, at, ATTEMPT_REQUIRED, ATTEMPT_FIELDS):
+                continue
+            session = self.session_ref(record["session"], f"{at}.session")
+            if session is not None and rupture_session is not None:
+                # The rule the database's trigger keeps: tried in the rupture's session or a
+                # later one of the same client.
+                if session.client != rupture_session.client:
+                    self.problem(
+                        f"{at}.session",
+                        f"session {_show(record['session'])} is client "
+                        f"{_show(session.client)}'s, not {_show(rupture_session.client)}'s "
+                        "like the rupture's session",
+                    )
+                elif session.starts_at < rupture_session.starts_at:
+                    self.problem(
+                        f"{at}.session",
+                        f"session {_show(record['session'])} is before the rupture's session",
+                    )
+            outcome = record["outcome"]
+            if outcome == "unaddressed":
+                self.problem(f"{at}.outcome", 'an attempt\'s outcome cannot be "unaddressed"')
+            else:
+                self.slug(outcome, f"{at}.outcome", OUTCOMES, "outcome")
+            row = AttemptRow(
+                session=record["session"],
+                outcome=outcome,
+                strategy=self.slug(record["strategy"], f"{at}.strategy", STRATEGIES, "strategy"),
+            )
+            if "note" in record:
+                row.note = self.text(record["note"], f"{at}.note")
+            rows.append(row)
+        return rows
+
+    # --- References --------------------------------------------------------------------
+
+    def user_ref(self, value, path):
+        if type(value) is not str:
+            self.problem(path, f"expected a username, got {_show(value)}")
+        elif value not in self.usernames and value not in self.existing.usernames:
+            self.problem(path, f"no user {_show(value)} in the file or the database")
+
+    def client_ref(self, value, path):
+        if type(value) is not str:
+            self.problem(path, f"expected a client code, got {_show(value)}")
+        elif value not in self.codes and value not in self.existing.client_codes:
+            self.problem(path, f"no client {_show(value)} in the file or the database")
+
+    def session_ref(self, value, path) -> SessionFacts | None:
+        """The session's client and time, as the file (else the database) has them."""
+        if type(value) is not str:
+            self.problem(path, f"expected a session id, got {_show(value)}")
+            return None
+        if value in self.session_keys:
+            # None when the session's own record has a problem: reported there, once.
+            return self.sessions.get(value)
+        facts = self.existing.sessions.get(value)
+        if facts is None:
+            self.problem(path, f"no session {_show(value)} in the file or the database")
+        return facts
+
+    # --- Values --------------------------------------------------------------------------
+
+    def key(self, value, path):
+        if (
+            type(value) is not str
+            or not value
+            or len(value) > KEY_MAX
+            or not value.isprintable()
+            or value.strip() != value
+        ):
+            self.problem(
+                path, f"expected an id of 1-{KEY_MAX} printable characters, got {_show(value)}"
+            )
+        return value
+
+    def slug(self, value, path, allowed, what):
+        if type(value) is not str or value not in allowed:
+            listed = f" (expected {_either(allowed)})" if isinstance(allowed, tuple) else ""
+            self.problem(path, f"unknown {what} {_show(value)}{listed}")
+        return value
+
+    def slug_list(self, value, path, allowed, what):
+        if type(value) is not list:
+            self.problem(path, f"expected a list of {what}s, got {_type(value)}")
+            return None
+        seen = set()
+        for i, slug in enumerate(value):
+            if type(slug) is not str or slug not in allowed:
+                self.problem(f"{path}[{i}]", f"unknown {what} {_show(slug)}")
+            elif slug in seen:
+                self.problem(f"{path}[{i}]", f"{what} {_show(slug)} is listed twice")
+            else:
+                seen.add(slug)
+        return value
+
+    def intensity(self, value, path):
+        if type(value) is not int:
+            self.problem(path, f"expected a whole number from 1 to 5, got {_show(value)}")
+        elif not 1 <= value <= 5:
+            self.problem(path, f"intensity {value} is outside 1-5")
+        return value
+
+    def minute(self, value, path):
+        if value is None:
+            return None
+        if type(value) is not int or not 0 <= value <= MINUTE_MAX:
+            self.problem(
+                path,
+                f"expected a whole number of minutes from 0 to {MINUTE_MAX} "
+                f"or null, got {_show(value)}",
+            )
+        return value
+
+    def text(self, value, path, max_length=None):
+        if type(value) is not str:
+            self.problem(path, f"expected text, got {_type(value)}")
+        elif max_length is not None and len(value) > max_length:
+            self.problem(path, f"longer than {max_length} characters ({len(value)})")
+        elif "\x00" in value:
+            # PostgreSQL refuses NUL in text.
+            self.problem(path, "contains a NUL character")
+        elif not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                self.problem(path, "contains an unpaired surrogate (\\ud800-\\udfff)")
+        return value
+
+    def email(self, value, path):
+        value = self.text(value, path, EMAIL_MAX)
+        if type(value) is str and value:
+            try:
+                _email(value)
+            except ValidationError:
+                self.problem(path, f"not an e-mail address: {_show(value)}")
+        return value
+
+    def date(self, value, path):
+        if type(value) is str:
+            try:
+                parsed = date.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if YEARS[0] <= parsed.year <= YEARS[1]:
+                    return parsed
+                self.problem(path, f"{_show(value)} is not a year from {YEARS[0]} to {YEARS[1]}")
+                return None
+        self.problem(path, f"expected a date like 2026-01-12, got {_show(value)}")
+        return None
+
+    def timestamp(self, value, path):
+        if type(value) is str:
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if parsed.tzinfo is None:
+                    self.problem(
+                        path,
+                        f"{_show(value)} has no UTC offset "
+                        "(write it like 2026-11-20T10:00:00+00:00)",
+                    )
+                    return None
+                if not YEARS[0] <= parsed.year <= YEARS[1]:
+                    self.problem(
+                        path, f"{_show(value)} is not a year from {YEARS[0]} to {YEARS[1]}"
+                    )
+                    return None
+                return parsed
+        self.problem(
+            path,
+            f"expected an ISO 8601 timestamp with offset, like "
+            f"2026-11-20T10:00:00+00:00, got {_show(value)}",
+        )
+        return None
+
+
+# --- Messages ----------------------------------------------------------------------------
+
+
+def _show(value, limit=60):
+    """A value as it appears in the file, cut short: messages must stay one line."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _type(value):
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        type(None): "null",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+
+
+def _either(options):
+    return ", ".join(options[:-1]) + " or " + options[-1]
+
+
+def _member(path, name):
+    """The path of a member, quoted when the name would not read as one."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return f"{path}.{name}" if path else name
+    return f"{path}[{json.dumps(name, ensure_ascii=False)}]"
