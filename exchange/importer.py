@@ -140,7 +140,9 @@ class _Database:
             User.objects.all(), "username", keys["usernames"], "id", "display_name", "email", "role"
         )
         db.clients = rows_by_key(
-            Client.objects.all(),
+            # Deleted records keep their keys: matching them keeps a re-import from
+            # colliding with a record the app has hidden.
+            Client.all_objects.all(),
             "code",
             keys["client_codes"],
             "id",
@@ -150,7 +152,7 @@ class _Database:
             "started_on",
         )
         db.sessions = rows_by_key(
-            TherapySession.objects.all(),
+            TherapySession.all_objects.all(),
             "key",
             keys["session_keys"],
             "id",
@@ -384,7 +386,7 @@ class _Apply:
         # Locked until the import commits: an edit begun in the app meanwhile then
         # fails its version check instead of silently undoing the import.
         ruptures = (
-            RuptureEvent.objects.select_for_update() if self.write else RuptureEvent.objects.all()
+            RuptureEvent.all_objects.select_for_update() if self.write else RuptureEvent.all_objects.all()
         )
         before_rows = rows_by_key(
             ruptures,
@@ -477,7 +479,7 @@ class _Apply:
         known = [rupture_ids[r.key] for r in self.caseload.ruptures if r.key in rupture_ids]
         for chunk in batched(known):
             for row in (
-                RepairAttempt.objects.filter(rupture_id__in=chunk)
+                RepairAttempt.all_objects.filter(rupture_id__in=chunk)
                 .order_by("rupture_id", "pk")
                 .values_list("rupture_id", "id", "session_id", "strategy", "outcome", "note")
             ):

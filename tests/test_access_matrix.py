@@ -10,6 +10,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
+from exchange.models import CaseloadUpload, UploadStatus
 from ruptures.models import RuptureEvent
 from tests.conftest import login
 from tests.factories import make_attempt
@@ -52,6 +53,15 @@ MATRIX = {
     "attempt_new": ("/ruptures/{rupture}/attempts/new", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "rupture_status": ("/ruptures/{rupture}/status", {"anonymous": LOGIN, "*": 405}),
     "rupture_delete": ("/ruptures/{rupture}/delete", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
+    # Caseload exchange: the clinic admin's alone.
+    "exchange": ("/exchange/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
+    "exchange_upload_new": ("/exchange/uploads/", {"anonymous": LOGIN, "*": 405}),
+    "exchange_upload": ("/exchange/uploads/{upload}/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
+    "exchange_upload_report": ("/exchange/uploads/{upload}/report.txt",
+                               {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
+    "exchange_upload_apply": ("/exchange/uploads/{upload}/apply", {"anonymous": LOGIN, "*": 405}),
+    "exchange_upload_discard": ("/exchange/uploads/{upload}/discard", {"anonymous": LOGIN, "*": 405}),
+    "exchange_export": ("/exchange/export", {"anonymous": LOGIN, "*": 405}),
 }
 
 
@@ -91,9 +101,14 @@ def signed_in(request, client, mfa_enforced):
 
 
 @pytest.fixture
-def records(rupture):
+def records(rupture, admin_user):
     make_attempt(rupture)
-    return {"code": rupture.session.client.code, "session": rupture.session_id, "rupture": rupture.pk}
+    upload = CaseloadUpload.objects.create(
+        uploaded_by=admin_user, filename="clinic.json", size=2, sha256="0" * 64, content=b"{}",
+        status=UploadStatus.REFUSED, problems=[["format", "expected caseload"]], counts={},
+    )
+    return {"code": rupture.session.client.code, "session": rupture.session_id, "rupture": rupture.pk,
+            "upload": upload.pk}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -3,6 +3,7 @@ import io
 import json
 from datetime import datetime, timedelta
 
+import pgtrigger
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -190,11 +191,18 @@ def database_state():
 
 
 def empty_the_database():
-    """Stands in for a second, empty database: the rows a caseload file can hold, gone."""
-    RepairAttempt.objects.all().delete()
-    RuptureEvent.objects.all().delete()
-    TherapySession.objects.all().delete()
-    Client.objects.all().delete()
+    """Stands in for a second, empty database: the rows a caseload file can hold, gone.
+
+    Clinical tables refuse DELETE (a trigger); only this stand-in may switch it off.
+    """
+    with pgtrigger.ignore(*(f"{label}:no_hard_delete" for label in (
+        "ruptures.RepairAttempt", "ruptures.RuptureEvent", "therapy_sessions.TherapySession",
+        "therapy_sessions.Client",
+    ))):
+        RepairAttempt.all_objects.all().delete()
+        RuptureEvent.all_objects.all().delete()
+        TherapySession.all_objects.all().delete()
+        Client.all_objects.all().delete()
     SupervisionLink.objects.all().delete()
     User.objects.all().delete()
 
