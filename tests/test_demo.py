@@ -10,11 +10,10 @@ from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 def test_it_builds_a_realistic_demo_clinic_once(db):
     out = StringIO()
     call_command("seed_demo", stdout=out)
-    counts = (User.objects.count(), Client.objects.count(), TherapySession.objects.count(), RuptureEvent.objects.count())
+    counts = [model.objects.count() for model in (User, Client, TherapySession, RuptureEvent)]
     call_command("seed_demo", stdout=out)
     assert "already present" in out.getvalue()
-    assert (User.objects.count(), Client.objects.count(), TherapySession.objects.count(),
-            RuptureEvent.objects.count()) == counts
+    assert [model.objects.count() for model in (User, Client, TherapySession, RuptureEvent)] == counts
 
     assert User.objects.filter(role=Role.SUPERVISOR).count() == 2
     assert User.objects.filter(role=Role.THERAPIST).count() == 8
