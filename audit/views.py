@@ -1,7 +1,14 @@
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 
+from audit.log import record
+from audit.models import AccessEvent, Action
 from audit.records import DeletionForm
+from sessions.access import get_client_for_audit
+
+EVENTS_PER_PAGE = 100
 
 
 def confirm_soft_delete(request, record, *, title, done, message, warning=""):
@@ -13,3 +20,13 @@ def confirm_soft_delete(request, record, *, title, done, message, warning=""):
         return redirect(done)
     context = {"form": form, "title": title, "back": record.get_absolute_url(), "warning": warning}
     return render(request, "audit/confirm_delete.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+def client_access_log(request, code):
+    client = get_client_for_audit(request.user, code)
+    # Reading the log is itself an access worth logging: auditors are audited too.
+    record(request, Action.VIEW, "access-log", client=client)
+    events = AccessEvent.objects.filter(client=client).select_related("user").order_by("-at", "-pk")
+    page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "audit/access_log.html", {"client": client, "page": page})

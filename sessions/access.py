@@ -20,3 +20,13 @@ def get_session_for(user, pk, *, write=False):
         TherapySession.objects.editable_by(user) if write else TherapySession.objects.visible_to(user)
     )
     return get_object_or_404(sessions.select_related("client", "therapist"), pk=pk)
+
+
+def get_client_for_audit(user, code):
+    """A client whose access log `user` may review: their readers, and any clinic admin.
+
+    Admins cannot open the record itself, but who opened it is theirs to oversee.
+    """
+    if user.is_authenticated and user.is_clinic_admin:
+        return get_object_or_404(Client.objects.all(), code=code)
+    return get_client_for(user, code)

@@ -1,5 +1,6 @@
 from django.urls import path, register_converter
 
+from audit.views import client_access_log
 from sessions import views
 from sessions.models import CASE_CODE_RE
 
@@ -24,4 +25,5 @@ urlpatterns = [
     path("<code:code>/", views.client_detail, name="client_detail"),
     path("<code:code>/edit", views.client_edit, name="client_edit"),
     path("<code:code>/sessions/new", views.session_new, name="session_new"),
+    path("<code:code>/access-log", client_access_log, name="client_access_log"),
 ]

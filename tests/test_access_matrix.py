@@ -43,6 +43,8 @@ MATRIX = {
     "client_detail": ("/clients/{code}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
     "client_edit": ("/clients/{code}/edit", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "session_new": ("/clients/{code}/sessions/new", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
+    "client_access_log": ("/clients/{code}/access-log", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200,
+                                                         "admin_user": 200, "*": 404}),
     "session_detail": ("/sessions/{session}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
     "session_status": ("/sessions/{session}/status", {"anonymous": LOGIN, "*": 405}),
     "session_no_rupture": ("/sessions/{session}/no-rupture", {"anonymous": LOGIN, "*": 405}),

@@ -278,3 +278,21 @@ def test_it_titles_the_rupture_page_without_clinical_text(as_therapist, rupture)
     html = as_therapist.get(f"/ruptures/{rupture.pk}/").content.decode()
     title = html.split("<title>")[1].split("</title>")[0]
     assert title.strip() == f"Rupture · {rupture.session.client.code} · rupture-log"
+
+
+def test_it_lets_supervisors_and_admins_review_who_opened_a_record(client, rupture, supervisor, admin_user,
+                                                                   other_supervisor):
+    from tests.conftest import login
+
+    code = rupture.session.client.code
+    login(client, supervisor)
+    client.get(f"/clients/{code}/")
+    client.get(f"/ruptures/{rupture.pk}/")
+    login(client, admin_user)
+    assert client.get(f"/clients/{code}/").status_code == 404  # the record stays closed to admins
+    log = client.get(f"/clients/{code}/access-log")
+    rows = [(str(e.user), e.action, e.what) for e in log.context["page"].object_list]
+    assert rows == [("admin", "view", "access-log"), ("M. Okafor", "view", "rupture"), ("M. Okafor", "view", "client")]
+    assert "letter" not in log.content.decode()  # no clinical text in the log
+    login(client, other_supervisor)
+    assert client.get(f"/clients/{code}/access-log").status_code == 404
