@@ -118,7 +118,8 @@ class RuptureForm(forms.ModelForm):
 
 
 class RepairAttemptForm(forms.ModelForm):
-    strategy = forms.ChoiceField(choices=Strategy.choices, label="Strategy used")
+    strategy = forms.ChoiceField(choices=[("", "Choose the strategy you used")] + Strategy.choices,
+                                 label="Strategy used")
     outcome = forms.ChoiceField(
         choices=[(s, RepairStatus(s).label) for s in ATTEMPT_OUTCOMES], widget=forms.RadioSelect
     )
