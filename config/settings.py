@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "ruptures",
     "strategies",
     "audit",
+    "supervision",
 ]
 
 MIDDLEWARE = [

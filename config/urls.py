@@ -11,4 +11,5 @@ urlpatterns = [
     path("clients/", include("sessions.client_urls")),
     path("sessions/", include("sessions.urls")),
     path("ruptures/", include("ruptures.urls")),
+    path("supervision/", include("supervision.urls")),
 ]

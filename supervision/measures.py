@@ -1,0 +1,372 @@
+"""Caseload measures for the supervision pages, computed in PostgreSQL.
+
+Two queries whatever the size of the caseload: one for the measures, one for the weekly
+trend. Both aggregate with GROUPING SETS, so the rows of a table and its totals (per
+therapist and for the whole team, or per supervisor, per therapist and for the clinic)
+come from the same pass over the data. Definitions, as the pages state them:
+
+- ruptures in the period: ruptures logged for held sessions that started in the period;
+- ruptures per held session: those ruptures over the sessions held in the period;
+- repair rate: ruptures in the period whose status is now resolved or partially resolved,
+  over all ruptures in the period;
+- days to repair: for each of those repaired ruptures, the days from the rupture's session
+  to the session of the first attempt whose outcome was resolved or partially resolved
+  (a status set without any attempt has no date, so it does not count); the median of them;
+- open now: ruptures of any date whose status is unaddressed, attempted or unresolved;
+- recurring pattern (domain.md section 6): the same marker in at least two of the client's
+  five most recent held sessions up to the end of the period;
+- not yet discussed: ruptures in the period without a supervision note.
+
+The kind filter, when set, applies to every rupture count, including the markers that
+make a pattern.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from statistics import fmean
+
+from django.db import connection
+from django.utils import timezone
+
+from ruptures import vocabulary as v
+from ruptures.models import RepairAttempt, RuptureEvent
+from sessions.models import Client, SessionStatus, TherapySession
+from supervision.models import SupervisionNote
+
+TREND_WEEKS = 12
+# domain.md section 6, as the strategy engine applies it.
+RECURRENCE_WINDOW = 5
+RECURRENCE_MIN_SESSIONS = 2
+REPAIRED_STATUSES = ("resolved", "partially_resolved")
+# The order in which grouping columns appear in GROUPING(...) and in result keys.
+COLUMNS = ("group_id", "therapist_id", "client_id")
+
+
+def local_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive: a period "to 23 Nov" counts sessions on 23 Nov
+
+    @property
+    def start_at(self) -> datetime:
+        return local_midnight(self.start)
+
+    @property
+    def end_at(self) -> datetime:
+        return local_midnight(self.end + timedelta(days=1))
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def trend_week_starts(self) -> list[date]:
+        """The first days of the TREND_WEEKS seven-day weeks that end with the period."""
+        after = self.end + timedelta(days=1)
+        return [after - timedelta(weeks=TREND_WEEKS - i) for i in range(TREND_WEEKS)]
+
+
+@dataclass
+class Week:
+    starts_on: date
+    held: int = 0
+    ruptures: int = 0
+
+    @property
+    def ends_on(self) -> date:
+        return self.starts_on + timedelta(days=6)
+
+    @property
+    def per_session(self) -> float | None:
+        return self.ruptures / self.held if self.held else None
+
+
+def _ratio(part, whole):
+    return part / whole if whole else None
+
+
+@dataclass
+class Measures:
+    active_clients: int = 0
+    held_sessions: int = 0
+    recurring_clients: int = 0
+    # Client rows only: marker slug -> in how many of the last five held sessions.
+    recurring_markers: dict[str, int] = field(default_factory=dict)
+    ruptures: int = 0
+    withdrawal: int = 0
+    confrontation: int = 0
+    client_side: int = 0
+    therapist_side: int = 0
+    repaired: int = 0
+    median_days: float | None = None
+    open_now: int = 0
+    undiscussed: int = 0
+    weeks: list[Week] = field(default_factory=list)
+
+    @property
+    def per_session(self) -> float | None:
+        return _ratio(self.ruptures, self.held_sessions)
+
+    @property
+    def repair_rate(self) -> float | None:
+        return _ratio(self.repaired, self.ruptures)
+
+    @property
+    def trend_change(self) -> float | None:
+        """Ruptures per held session in the last four weeks minus in the first four."""
+        first, last = self.weeks[:4], self.weeks[-4:]
+        before = _ratio(sum(w.ruptures for w in first), sum(w.held for w in first))
+        after = _ratio(sum(w.ruptures for w in last), sum(w.held for w in last))
+        if before is None or after is None:
+            return None
+        return after - before
+
+    @property
+    def trend_mean(self) -> float | None:
+        rates = [w.per_session for w in self.weeks if w.per_session is not None]
+        return fmean(rates) if rates else None
+
+    def recurring_marker_labels(self) -> list[str]:
+        labels = dict(v.MARKERS)
+        return [
+            f"{labels.get(m, m)} ({n} of {RECURRENCE_WINDOW})"
+            for m, n in self.recurring_markers.items()
+        ]
+
+
+Grouping = tuple[str, ...]
+
+
+def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
+            sets: tuple[Grouping, ...]) -> dict[Grouping, dict[tuple, Measures]]:
+    """Measures of the caseloads of `team`, grouped by each of `sets`.
+
+    `team` pairs each therapist's id with a group id (their supervisor's, for the clinic
+    report; anything for the other pages). Each grouping set names columns of COLUMNS:
+    ("therapist_id",) gives one row per therapist, ("client_id",) one per client, and
+    () the total. The answer maps each set to {key: Measures}, where the key holds the
+    set's column values in order. Rows with nothing at all to count are left out.
+    """
+    if not team:
+        return {s: {} for s in sets}
+    for s in sets:
+        if not set(s) <= set(COLUMNS):
+            raise ValueError(f"unknown grouping column in {s!r}")
+    cols = [c for c in COLUMNS if any(c in s for s in sets)]
+    params = {
+        "therapists": [t for t, _ in team],
+        "groups": [g for _, g in team],
+        "start": period.start_at,
+        "end": period.end_at,
+        "kind": kind or "",
+        "open": sorted(v.OPEN_STATUSES),
+        "repaired": list(REPAIRED_STATUSES),
+        "held": SessionStatus.HELD.value,
+        "tz": timezone.get_current_timezone_name(),
+        "window": RECURRENCE_WINDOW,
+        "min_sessions": RECURRENCE_MIN_SESSIONS,
+        "trend_start": local_midnight(period.trend_week_starts()[0]),
+        "bounds": [local_midnight(d) for d in period.trend_week_starts()] + [period.end_at],
+        "active": "active",
+    }
+    results: dict[Grouping, dict[tuple, Measures]] = {s: {} for s in sets}
+    masks = {_mask(cols, s): s for s in sets}
+    with connection.cursor() as cursor:
+        cursor.execute(_measures_sql(cols, sets), params)
+        names = [d.name for d in cursor.description]
+        for row in cursor.fetchall():
+            row = dict(zip(names, row, strict=True))
+            grouping = masks[row["lvl"]]
+            results[grouping][tuple(row[c] for c in grouping)] = _measures_from(row)
+        cursor.execute(_trend_sql(cols, sets), params)
+        names = [d.name for d in cursor.description]
+        trend_rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    starts = period.trend_week_starts()
+    for by_key in results.values():
+        for m in by_key.values():
+            m.weeks = [Week(d) for d in starts]
+    for row in trend_rows:
+        grouping = masks[row["lvl"]]
+        m = results[grouping].get(tuple(row[c] for c in grouping))
+        if m is not None and 1 <= row["week"] <= TREND_WEEKS:
+            week = m.weeks[row["week"] - 1]
+            week.held, week.ruptures = row["held"], row["ruptures"]
+    return results
+
+
+def _mask(cols, grouping):
+    # GROUPING(a, b, c) sets the bit of each column that is *not* grouped, first column
+    # highest, which is how a row says which grouping set it belongs to.
+    mask = 0
+    for col in cols:
+        mask = (mask << 1) | (col not in grouping)
+    return mask
+
+
+def _measures_from(row):
+    markers = {}
+    for item in row["recurring_markers"] or []:
+        marker, _, n = item.rpartition(":")
+        markers[marker] = int(n)
+    median = row["median_days"]
+    return Measures(
+        active_clients=row["active_clients"],
+        held_sessions=int(row["held_sessions"]),
+        recurring_clients=row["recurring_clients"],
+        recurring_markers=markers,
+        ruptures=row["ruptures"] or 0,
+        withdrawal=row["withdrawal"] or 0,
+        confrontation=row["confrontation"] or 0,
+        client_side=row["client_side"] or 0,
+        therapist_side=row["therapist_side"] or 0,
+        repaired=row["repaired"] or 0,
+        median_days=float(median) if median is not None else None,
+        open_now=row["open_now"] or 0,
+        undiscussed=row["undiscussed"] or 0,
+    )
+
+
+def _tables():
+    return {
+        "client": Client._meta.db_table,
+        "session": TherapySession._meta.db_table,
+        "rupture": RuptureEvent._meta.db_table,
+        "attempt": RepairAttempt._meta.db_table,
+        "note": SupervisionNote._meta.db_table,
+    }
+
+
+def _grouping_sql(prefix, cols, sets, extra=()):
+    """GROUPING(...) and GROUPING SETS (...) over `prefix`-qualified columns."""
+    qualified = ", ".join(f"{prefix}.{c}" for c in cols)
+    grouping_sets = ", ".join(
+        "(" + ", ".join([f"{prefix}.{c}" for c in s] + list(extra)) + ")" for s in sets
+    )
+    return f"GROUPING({qualified})", qualified, f"GROUPING SETS ({grouping_sets})"
+
+
+# Clients of the team, each with the group its therapist belongs to.
+_SCOPE = """
+    team AS (
+        SELECT * FROM unnest(%(therapists)s::bigint[], %(groups)s::bigint[])
+            AS t(therapist_id, group_id)
+    ),
+    scope AS (
+        SELECT c.id AS client_id, c.therapist_id, team.group_id, c.status
+        FROM {client} c JOIN team ON team.therapist_id = c.therapist_id
+    )"""
+
+
+def _measures_sql(cols, sets):
+    c_grouping, c_cols, c_sets = _grouping_sql("sc", cols, sets)
+    r_grouping, r_cols, r_sets = _grouping_sql("rp", cols, sets)
+    join_on = " AND ".join(
+        ["ra.lvl = ca.lvl"] + [f"ra.{c} IS NOT DISTINCT FROM ca.{c}" for c in cols]
+    )
+    in_period = "rp.in_period"
+    repaired = f"{in_period} AND rp.repair_status = ANY(%(repaired)s::text[])"
+    sql = f"""
+    WITH {_SCOPE},
+    held AS (
+        SELECT s.client_id, count(*) AS n
+        FROM {{session}} s JOIN scope sc ON sc.client_id = s.client_id
+        WHERE s.status = %(held)s AND s.starts_at >= %(start)s AND s.starts_at < %(end)s
+        GROUP BY s.client_id
+    ),
+    -- Each client's held sessions up to the end of the period, newest first: the window
+    -- that domain.md's "previous five sessions" looks at.
+    recent AS (
+        SELECT s.id, s.client_id,
+               row_number() OVER (
+                   PARTITION BY s.client_id ORDER BY s.starts_at DESC, s.id DESC
+               ) AS nth
+        FROM {{session}} s JOIN scope sc ON sc.client_id = s.client_id
+        WHERE s.status = %(held)s AND s.starts_at < %(end)s
+    ),
+    recurring AS (
+        SELECT client_id,
+               array_agg(marker || ':' || sessions ORDER BY sessions DESC, marker) AS markers
+        FROM (
+            SELECT rc.client_id, m.marker, count(DISTINCT rc.id) AS sessions
+            FROM recent rc
+            JOIN {{rupture}} r ON r.session_id = rc.id
+            CROSS JOIN LATERAL unnest(r.markers) AS m(marker)
+            WHERE rc.nth <= %(window)s AND (%(kind)s::text = '' OR r.kind = %(kind)s::text)
+            GROUP BY rc.client_id, m.marker
+            HAVING count(DISTINCT rc.id) >= %(min_sessions)s
+        ) AS marks
+        GROUP BY client_id
+    ),
+    -- Ruptures that any measure counts: those of the period, and the open ones of any date.
+    rup AS (
+        SELECT sc.client_id, sc.therapist_id, sc.group_id, r.kind, r.actor, r.repair_status,
+               (s.status = %(held)s AND s.starts_at >= %(start)s AND s.starts_at < %(end)s)
+                   AS in_period,
+               r.repair_status = ANY(%(open)s::text[]) AS is_open,
+               EXISTS (SELECT 1 FROM {{note}} n WHERE n.rupture_id = r.id) AS discussed,
+               (
+                   SELECT (min(a_s.starts_at) AT TIME ZONE %(tz)s)::date
+                   FROM {{attempt}} a JOIN {{session}} a_s ON a_s.id = a.session_id
+                   WHERE a.rupture_id = r.id AND a.outcome = ANY(%(repaired)s::text[])
+               ) - (s.starts_at AT TIME ZONE %(tz)s)::date AS days_to_repair
+        FROM {{rupture}} r
+        JOIN {{session}} s ON s.id = r.session_id
+        JOIN scope sc ON sc.client_id = s.client_id
+        WHERE (%(kind)s::text = '' OR r.kind = %(kind)s::text)
+          AND (r.repair_status = ANY(%(open)s::text[])
+               OR (s.starts_at >= %(start)s AND s.starts_at < %(end)s))
+    ),
+    clients_agg AS (
+        SELECT {c_grouping} AS lvl, {c_cols},
+               count(*) FILTER (WHERE sc.status = %(active)s) AS active_clients,
+               coalesce(sum(h.n), 0) AS held_sessions,
+               count(rc.client_id) AS recurring_clients,
+               max(rc.markers) AS recurring_markers
+        FROM scope sc
+        LEFT JOIN held h ON h.client_id = sc.client_id
+        LEFT JOIN recurring rc ON rc.client_id = sc.client_id
+        GROUP BY {c_sets}
+    ),
+    ruptures_agg AS (
+        SELECT {r_grouping} AS lvl, {r_cols},
+               count(*) FILTER (WHERE {in_period}) AS ruptures,
+               count(*) FILTER (WHERE {in_period} AND rp.kind = 'withdrawal') AS withdrawal,
+               count(*) FILTER (WHERE {in_period} AND rp.kind = 'confrontation') AS confrontation,
+               count(*) FILTER (WHERE {in_period} AND rp.actor = 'client') AS client_side,
+               count(*) FILTER (WHERE {in_period} AND rp.actor = 'therapist') AS therapist_side,
+               count(*) FILTER (WHERE {repaired}) AS repaired,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY rp.days_to_repair)
+                   FILTER (WHERE {repaired} AND rp.days_to_repair IS NOT NULL) AS median_days,
+               count(*) FILTER (WHERE rp.is_open) AS open_now,
+               count(*) FILTER (WHERE {in_period} AND NOT rp.discussed) AS undiscussed
+        FROM rup rp
+        GROUP BY {r_sets}
+    )
+    SELECT ca.*, ra.ruptures, ra.withdrawal, ra.confrontation, ra.client_side, ra.therapist_side,
+           ra.repaired, ra.median_days, ra.open_now, ra.undiscussed
+    FROM clients_agg ca LEFT JOIN ruptures_agg ra ON {join_on}
+    """
+    return sql.format(**_tables())
+
+
+def _trend_sql(cols, sets):
+    grouping, qualified, grouping_sets = _grouping_sql("w", cols, sets, extra=("w.week",))
+    sql = f"""
+    WITH {_SCOPE},
+    weekly AS (
+        SELECT sc.group_id, sc.therapist_id, sc.client_id, s.id AS session_id,
+               width_bucket(s.starts_at, %(bounds)s::timestamptz[]) AS week
+        FROM {{session}} s JOIN scope sc ON sc.client_id = s.client_id
+        WHERE s.status = %(held)s AND s.starts_at >= %(trend_start)s AND s.starts_at < %(end)s
+    )
+    SELECT {grouping} AS lvl, {qualified}, w.week,
+           count(DISTINCT w.session_id) AS held, count(r.id) AS ruptures
+    FROM weekly w
+    LEFT JOIN {{rupture}} r ON r.session_id = w.session_id
+        AND (%(kind)s::text = '' OR r.kind = %(kind)s::text)
+    GROUP BY {grouping_sets}
+    """
+    return sql.format(**_tables())
