@@ -23,7 +23,6 @@ make a pattern.
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from statistics import fmean
 
 from django.db import connection
 from django.utils import timezone
@@ -124,11 +123,6 @@ class Measures:
             return None
         return after - before
 
-    @property
-    def trend_mean(self) -> float | None:
-        rates = [w.per_session for w in self.weeks if w.per_session is not None]
-        return fmean(rates) if rates else None
-
     def recurring_marker_labels(self) -> list[str]:
         labels = dict(v.MARKERS)
         return [
@@ -148,7 +142,7 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
     report; anything for the other pages). Each grouping set names columns of COLUMNS:
     ("therapist_id",) gives one row per therapist, ("client_id",) one per client, and
     () the total. The answer maps each set to {key: Measures}, where the key holds the
-    set's column values in order. Rows with nothing at all to count are left out.
+    set's column values in order. A therapist without any client has no row.
     """
     if not team:
         return {s: {} for s in sets}
@@ -241,11 +235,13 @@ def _tables():
 
 def _grouping_sql(prefix, cols, sets, extra=()):
     """GROUPING(...) and GROUPING SETS (...) over `prefix`-qualified columns."""
-    qualified = ", ".join(f"{prefix}.{c}" for c in cols)
+    # Each column with its leading comma, so that an empty list leaves valid SQL.
+    qualified = "".join(f", {prefix}.{c}" for c in cols)
+    grouping = f"GROUPING({', '.join(f'{prefix}.{c}' for c in cols)})" if cols else "0"
     grouping_sets = ", ".join(
         "(" + ", ".join([f"{prefix}.{c}" for c in s] + list(extra)) + ")" for s in sets
     )
-    return f"GROUPING({qualified})", qualified, f"GROUPING SETS ({grouping_sets})"
+    return grouping, qualified, f"GROUPING SETS ({grouping_sets})"
 
 
 # Clients of the team, each with the group its therapist belongs to.
@@ -320,7 +316,7 @@ def _measures_sql(cols, sets):
                OR (s.starts_at >= %(start)s AND s.starts_at < %(end)s))
     ),
     clients_agg AS (
-        SELECT {c_grouping} AS lvl, {c_cols},
+        SELECT {c_grouping} AS lvl{c_cols},
                count(*) FILTER (WHERE sc.status = %(active)s) AS active_clients,
                coalesce(sum(h.n), 0) AS held_sessions,
                count(rc.client_id) AS recurring_clients,
@@ -331,7 +327,7 @@ def _measures_sql(cols, sets):
         GROUP BY {c_sets}
     ),
     ruptures_agg AS (
-        SELECT {r_grouping} AS lvl, {r_cols},
+        SELECT {r_grouping} AS lvl{r_cols},
                count(*) FILTER (WHERE {in_period}) AS ruptures,
                count(*) FILTER (WHERE {in_period} AND rp.kind = 'withdrawal') AS withdrawal,
                count(*) FILTER (WHERE {in_period} AND rp.kind = 'confrontation') AS confrontation,
@@ -362,7 +358,7 @@ def _trend_sql(cols, sets):
         FROM {{session}} s JOIN scope sc ON sc.client_id = s.client_id
         WHERE s.status = %(held)s AND s.starts_at >= %(trend_start)s AND s.starts_at < %(end)s
     )
-    SELECT {grouping} AS lvl, {qualified}, w.week,
+    SELECT {grouping} AS lvl{qualified}, w.week,
            count(DISTINCT w.session_id) AS held, count(r.id) AS ruptures
     FROM weekly w
     LEFT JOIN {{rupture}} r ON r.session_id = w.session_id
