@@ -1,9 +1,9 @@
 """Caseload measures for the supervision pages, computed in PostgreSQL.
 
-Two queries whatever the size of the caseload: one for the measures, one for the weekly
-trend. Both aggregate with GROUPING SETS, so the rows of a table and its totals (per
-therapist and for the whole team, or per supervisor, per therapist and for the clinic)
-come from the same pass over the data. Definitions, as the pages state them:
+One query whatever the size of the caseload, weekly trend included. It makes one pass
+over the clients' sessions and their ruptures and aggregates with GROUPING SETS, so the
+rows of a table and its totals (per therapist and for the whole team, or per supervisor,
+per therapist and for the clinic) come from the same pass. Definitions, as the pages state them:
 
 - ruptures in the period: ruptures logged for held sessions that started in the period;
 - ruptures per held session: those ruptures over the sessions held in the period;
@@ -168,26 +168,19 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
     }
     results: dict[Grouping, dict[tuple, Measures]] = {s: {} for s in sets}
     masks = {_mask(cols, s): s for s in sets}
+    starts = period.trend_week_starts()
     with connection.cursor() as cursor:
         cursor.execute(_measures_sql(cols, sets), params)
         names = [d.name for d in cursor.description]
         for row in cursor.fetchall():
             row = dict(zip(names, row, strict=True))
             grouping = masks[row["lvl"]]
-            results[grouping][tuple(row[c] for c in grouping)] = _measures_from(row)
-        cursor.execute(_trend_sql(cols, sets), params)
-        names = [d.name for d in cursor.description]
-        trend_rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    starts = period.trend_week_starts()
-    for by_key in results.values():
-        for m in by_key.values():
-            m.weeks = [Week(d) for d in starts]
-    for row in trend_rows:
-        grouping = masks[row["lvl"]]
-        m = results[grouping].get(tuple(row[c] for c in grouping))
-        if m is not None and 1 <= row["week"] <= TREND_WEEKS:
-            week = m.weeks[row["week"] - 1]
-            week.held, week.ruptures = row["held"], row["ruptures"]
+            measures = _measures_from(row)
+            measures.weeks = [
+                Week(day, held=int(row[f"held_w{i}"]), ruptures=row[f"ruptures_w{i}"] or 0)
+                for i, day in enumerate(starts, start=1)
+            ]
+            results[grouping][tuple(row[c] for c in grouping)] = measures
     return results
 
 
@@ -244,83 +237,87 @@ def _grouping_sql(prefix, cols, sets, extra=()):
     return grouping, qualified, f"GROUPING SETS ({grouping_sets})"
 
 
-# Clients of the team, each with the group its therapist belongs to.
-_SCOPE = """
-    team AS (
-        SELECT * FROM unnest(%(therapists)s::bigint[], %(groups)s::bigint[])
-            AS t(therapist_id, group_id)
-    ),
-    scope AS (
-        SELECT c.id AS client_id, c.therapist_id, team.group_id, c.status
-        FROM {client} c JOIN team ON team.therapist_id = c.therapist_id
-    )"""
-
-
 def _measures_sql(cols, sets):
     c_grouping, c_cols, c_sets = _grouping_sql("sc", cols, sets)
     r_grouping, r_cols, r_sets = _grouping_sql("rp", cols, sets)
     join_on = " AND ".join(
         ["ra.lvl = ca.lvl"] + [f"ra.{c} IS NOT DISTINCT FROM ca.{c}" for c in cols]
     )
-    in_period = "rp.in_period"
-    repaired = f"{in_period} AND rp.repair_status = ANY(%(repaired)s::text[])"
+    weeks = range(1, TREND_WEEKS + 1)
+    held_weeks = "".join(f", count(*) FILTER (WHERE ss.week = {i}) AS held_w{i}" for i in weeks)
+    held_sums = "".join(f", coalesce(sum(h.held_w{i}), 0) AS held_w{i}" for i in weeks)
+    rupture_weeks = "".join(
+        f", count(*) FILTER (WHERE rp.week = {i}) AS ruptures_w{i}" for i in weeks
+    )
+    rupture_cols = "".join(f", ra.ruptures_w{i}" for i in weeks)
+    repaired = "rp.in_period AND rp.repair_status = ANY(%(repaired)s::text[])"
     sql = f"""
-    WITH {_SCOPE},
-    held AS (
-        SELECT s.client_id, count(*) AS n
-        FROM {{session}} s JOIN scope sc ON sc.client_id = s.client_id
-        WHERE s.status = %(held)s AND s.starts_at >= %(start)s AND s.starts_at < %(end)s
-        GROUP BY s.client_id
+    WITH team AS (
+        SELECT * FROM unnest(%(therapists)s::bigint[], %(groups)s::bigint[])
+            AS t(therapist_id, group_id)
     ),
-    -- Each client's held sessions up to the end of the period, newest first: the window
-    -- that domain.md's "previous five sessions" looks at.
-    recent AS (
-        SELECT s.id, s.client_id,
-               row_number() OVER (
-                   PARTITION BY s.client_id ORDER BY s.starts_at DESC, s.id DESC
-               ) AS nth
-        FROM {{session}} s JOIN scope sc ON sc.client_id = s.client_id
-        WHERE s.status = %(held)s AND s.starts_at < %(end)s
+    scope AS (
+        SELECT c.id AS client_id, c.therapist_id, team.group_id, c.status
+        FROM {{client}} c JOIN team ON team.therapist_id = c.therapist_id
+    ),
+    -- One pass over the clients' sessions, through their client index, that every measure
+    -- below reads. `nth` numbers each client's held sessions up to the end of the period,
+    -- newest first: domain.md's "previous five sessions" are those with nth <= 5.
+    sess AS MATERIALIZED (
+        SELECT s.id, s.client_id, s.starts_at, sc.therapist_id, sc.group_id,
+               s.status = %(held)s AND s.starts_at >= %(start)s AND s.starts_at < %(end)s
+                   AS in_period,
+               CASE WHEN s.status = %(held)s AND s.starts_at < %(end)s THEN row_number() OVER (
+                   PARTITION BY s.client_id, s.status = %(held)s AND s.starts_at < %(end)s
+                   ORDER BY s.starts_at DESC, s.id DESC
+               ) END AS nth,
+               CASE WHEN s.status = %(held)s AND s.starts_at >= %(trend_start)s
+                         AND s.starts_at < %(end)s
+                    THEN width_bucket(s.starts_at, %(bounds)s::timestamptz[]) END AS week
+        FROM scope sc JOIN {{session}} s ON s.client_id = sc.client_id
+    ),
+    -- The ruptures any measure counts: the period's, the trend's, those of the last five
+    -- sessions, and the open ones of any date.
+    rup AS MATERIALIZED (
+        SELECT ss.client_id, ss.therapist_id, ss.group_id, ss.id AS session_id, ss.in_period,
+               ss.nth, ss.week, r.kind, r.actor, r.repair_status, r.markers,
+               r.repair_status = ANY(%(open)s::text[]) AS is_open,
+               CASE WHEN ss.in_period THEN EXISTS (
+                   SELECT 1 FROM {{note}} n WHERE n.rupture_id = r.id
+               ) END AS discussed,
+               CASE WHEN ss.in_period AND r.repair_status = ANY(%(repaired)s::text[]) THEN (
+                   SELECT (min(a_s.starts_at) AT TIME ZONE %(tz)s)::date
+                   FROM {{attempt}} a JOIN {{session}} a_s ON a_s.id = a.session_id
+                   WHERE a.rupture_id = r.id AND a.outcome = ANY(%(repaired)s::text[])
+               ) - (ss.starts_at AT TIME ZONE %(tz)s)::date END AS days_to_repair
+        FROM sess ss JOIN {{rupture}} r ON r.session_id = ss.id
+        WHERE (%(kind)s::text = '' OR r.kind = %(kind)s::text)
+          AND (ss.in_period OR ss.week IS NOT NULL OR ss.nth <= %(window)s
+               OR r.repair_status = ANY(%(open)s::text[]))
+    ),
+    held AS (
+        SELECT ss.client_id, count(*) FILTER (WHERE ss.in_period) AS n{held_weeks}
+        FROM sess ss
+        GROUP BY ss.client_id
     ),
     recurring AS (
         SELECT client_id,
                array_agg(marker || ':' || sessions ORDER BY sessions DESC, marker) AS markers
         FROM (
-            SELECT rc.client_id, m.marker, count(DISTINCT rc.id) AS sessions
-            FROM recent rc
-            JOIN {{rupture}} r ON r.session_id = rc.id
-            CROSS JOIN LATERAL unnest(r.markers) AS m(marker)
-            WHERE rc.nth <= %(window)s AND (%(kind)s::text = '' OR r.kind = %(kind)s::text)
-            GROUP BY rc.client_id, m.marker
-            HAVING count(DISTINCT rc.id) >= %(min_sessions)s
+            SELECT rp.client_id, m.marker, count(DISTINCT rp.session_id) AS sessions
+            FROM rup rp CROSS JOIN LATERAL unnest(rp.markers) AS m(marker)
+            WHERE rp.nth <= %(window)s
+            GROUP BY rp.client_id, m.marker
+            HAVING count(DISTINCT rp.session_id) >= %(min_sessions)s
         ) AS marks
         GROUP BY client_id
-    ),
-    -- Ruptures that any measure counts: those of the period, and the open ones of any date.
-    rup AS (
-        SELECT sc.client_id, sc.therapist_id, sc.group_id, r.kind, r.actor, r.repair_status,
-               (s.status = %(held)s AND s.starts_at >= %(start)s AND s.starts_at < %(end)s)
-                   AS in_period,
-               r.repair_status = ANY(%(open)s::text[]) AS is_open,
-               EXISTS (SELECT 1 FROM {{note}} n WHERE n.rupture_id = r.id) AS discussed,
-               (
-                   SELECT (min(a_s.starts_at) AT TIME ZONE %(tz)s)::date
-                   FROM {{attempt}} a JOIN {{session}} a_s ON a_s.id = a.session_id
-                   WHERE a.rupture_id = r.id AND a.outcome = ANY(%(repaired)s::text[])
-               ) - (s.starts_at AT TIME ZONE %(tz)s)::date AS days_to_repair
-        FROM {{rupture}} r
-        JOIN {{session}} s ON s.id = r.session_id
-        JOIN scope sc ON sc.client_id = s.client_id
-        WHERE (%(kind)s::text = '' OR r.kind = %(kind)s::text)
-          AND (r.repair_status = ANY(%(open)s::text[])
-               OR (s.starts_at >= %(start)s AND s.starts_at < %(end)s))
     ),
     clients_agg AS (
         SELECT {c_grouping} AS lvl{c_cols},
                count(*) FILTER (WHERE sc.status = %(active)s) AS active_clients,
                coalesce(sum(h.n), 0) AS held_sessions,
                count(rc.client_id) AS recurring_clients,
-               max(rc.markers) AS recurring_markers
+               max(rc.markers) AS recurring_markers{held_sums}
         FROM scope sc
         LEFT JOIN held h ON h.client_id = sc.client_id
         LEFT JOIN recurring rc ON rc.client_id = sc.client_id
@@ -328,41 +325,25 @@ def _measures_sql(cols, sets):
     ),
     ruptures_agg AS (
         SELECT {r_grouping} AS lvl{r_cols},
-               count(*) FILTER (WHERE {in_period}) AS ruptures,
-               count(*) FILTER (WHERE {in_period} AND rp.kind = 'withdrawal') AS withdrawal,
-               count(*) FILTER (WHERE {in_period} AND rp.kind = 'confrontation') AS confrontation,
-               count(*) FILTER (WHERE {in_period} AND rp.actor = 'client') AS client_side,
-               count(*) FILTER (WHERE {in_period} AND rp.actor = 'therapist') AS therapist_side,
+               count(*) FILTER (WHERE rp.in_period) AS ruptures,
+               count(*) FILTER (WHERE rp.in_period AND rp.kind = 'withdrawal') AS withdrawal,
+               count(*) FILTER (WHERE rp.in_period AND rp.kind = 'confrontation')
+                   AS confrontation,
+               count(*) FILTER (WHERE rp.in_period AND rp.actor = 'client') AS client_side,
+               count(*) FILTER (WHERE rp.in_period AND rp.actor = 'therapist')
+                   AS therapist_side,
                count(*) FILTER (WHERE {repaired}) AS repaired,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY rp.days_to_repair)
                    FILTER (WHERE {repaired} AND rp.days_to_repair IS NOT NULL) AS median_days,
                count(*) FILTER (WHERE rp.is_open) AS open_now,
-               count(*) FILTER (WHERE {in_period} AND NOT rp.discussed) AS undiscussed
+               count(*) FILTER (WHERE rp.in_period AND NOT rp.discussed) AS undiscussed
+               {rupture_weeks}
         FROM rup rp
         GROUP BY {r_sets}
     )
-    SELECT ca.*, ra.ruptures, ra.withdrawal, ra.confrontation, ra.client_side, ra.therapist_side,
-           ra.repaired, ra.median_days, ra.open_now, ra.undiscussed
+    SELECT ca.*, ra.ruptures, ra.withdrawal, ra.confrontation, ra.client_side,
+           ra.therapist_side, ra.repaired, ra.median_days, ra.open_now,
+           ra.undiscussed{rupture_cols}
     FROM clients_agg ca LEFT JOIN ruptures_agg ra ON {join_on}
-    """
-    return sql.format(**_tables())
-
-
-def _trend_sql(cols, sets):
-    grouping, qualified, grouping_sets = _grouping_sql("w", cols, sets, extra=("w.week",))
-    sql = f"""
-    WITH {_SCOPE},
-    weekly AS (
-        SELECT sc.group_id, sc.therapist_id, sc.client_id, s.id AS session_id,
-               width_bucket(s.starts_at, %(bounds)s::timestamptz[]) AS week
-        FROM {{session}} s JOIN scope sc ON sc.client_id = s.client_id
-        WHERE s.status = %(held)s AND s.starts_at >= %(trend_start)s AND s.starts_at < %(end)s
-    )
-    SELECT {grouping} AS lvl{qualified}, w.week,
-           count(DISTINCT w.session_id) AS held, count(r.id) AS ruptures
-    FROM weekly w
-    LEFT JOIN {{rupture}} r ON r.session_id = w.session_id
-        AND (%(kind)s::text = '' OR r.kind = %(kind)s::text)
-    GROUP BY {grouping_sets}
     """
     return sql.format(**_tables())

@@ -89,7 +89,9 @@ class Row:
     status: str = ""
     status_label: str = ""
     children: list["Row"] = field(default_factory=list)
-    chart: charts.Chart | None = None
+    chart: str = ""
+    change: str = ""
+    week_cells: list[str] = field(default_factory=list)
 
 
 # --- The dashboard: supervisors' supervisees, or the clinic for admins ---------------
@@ -191,10 +193,13 @@ def _finish(form, columns, rows, total, period):
     for row in rows:
         row.children = _sorted(row.children, columns, sort)
     for row in everyone:
-        row.chart = charts.trend_chart(row.measures.weeks, scale)
+        m = row.measures
+        row.chart = charts.trend_svg(m.weeks, scale, row.name, m.trend_change)
+        row.change = charts.signed(m.trend_change)
+        row.week_cells = [charts.week_numbers(w) for w in m.weeks]
     return {
         "rows": rows, "total": total, "period": period, "scale": scale,
-        "week_starts": period.trend_week_starts(),
+        "week_labels": [charts.week_label(w) for w in total.measures.weeks],
         "headers": _headers(form, columns, sort),
         "chart_rows": [r for row in rows for r in (row, *row.children)] + [total],
         "kind_label": dict(Kind.choices).get(form.cleaned_data["kind"], ""),

@@ -430,7 +430,7 @@ def test_it_draws_a_trend_chart_per_row_with_its_numbers_in_a_table(as_superviso
     assert toggle + "</summary></details>" in html
     numbers = html[html.index('<div class="chart-numbers') :]
     assert "<caption>Weekly numbers: ruptures per held session" in numbers
-    assert '1.00 <span class="small">(2/2)</span>' in numbers
+    assert '<td class="num">1.00 (2/2)</td>' in numbers
     assert "no sessions" in numbers
 
 

@@ -22,12 +22,3 @@ def supervision_notes(context, rupture):
         "csrf_token": context.get("csrf_token"),
     }
 
-
-@register.filter
-def signed(value):
-    """A change with its sign spelled out (+0.12, −0.05), or a dash when there is none."""
-    if value is None:
-        return "—"
-    if round(value, 2) == 0:
-        return "±0.00"
-    return f"{'+' if value > 0 else '−'}{abs(value):.2f}"
