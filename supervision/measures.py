@@ -291,7 +291,11 @@ def _measures_sql(cols, sets):
                    WHERE a.rupture_id = r.id AND a.outcome = ANY(%(repaired)s::text[])
                ) - (ss.starts_at AT TIME ZONE %(tz)s)::date END AS days_to_repair
         FROM sess ss JOIN {{rupture}} r ON r.session_id = ss.id
-        WHERE (%(kind)s::text = '' OR r.kind = %(kind)s::text)
+        -- Spelled out as an array so that the ruptures are found through their session
+        -- index rather than by hashing the whole table, which the planner would otherwise
+        -- choose and which grows with the clinic instead of with this caseload.
+        WHERE r.session_id = ANY (ARRAY(SELECT id FROM sess))
+          AND (%(kind)s::text = '' OR r.kind = %(kind)s::text)
           AND (ss.in_period OR ss.week IS NOT NULL OR ss.nth <= %(window)s
                OR r.repair_status = ANY(%(open)s::text[]))
     ),
