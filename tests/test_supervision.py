@@ -757,7 +757,8 @@ def build_team(supervisor, *, therapists, clients, weeks=4):
 # The session, the user and the session's save (3 with its savepoint), the supervisees,
 # and one query for every measure and the trend.
 DASHBOARD_QUERIES = 7
-# As above, with the clients, the undiscussed ruptures and the access log for the supervisees.
+# The same with the supervisee in place of the list, plus the clients, the undiscussed
+# ruptures and the access log.
 CASELOAD_QUERIES = 10
 
 

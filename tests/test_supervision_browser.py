@@ -3,6 +3,10 @@
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+from django.contrib.auth.models import Group
+
+from accounts.models import Role
 from supervision.models import SupervisionNote
 from tests import test_browser
 from tests.factories import PASSWORD, make_rupture, make_session
@@ -16,6 +20,14 @@ pytestmark = test_browser.pytestmark
 
 def query_of(page):
     return parse_qs(urlsplit(page.url).query)
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(transactional_db):
+    """Another browser journey may have emptied the database before this one (live_server
+    flushes it), taking the role groups that migration accounts.0002 made: make them again."""
+    for role in Role.values:
+        Group.objects.get_or_create(name=role)
 
 
 def test_it_takes_a_supervisor_from_the_dashboard_to_a_discussed_rupture(
