@@ -216,6 +216,13 @@ def _measures_from(row):
     )
 
 
+def _alive(model, alias):
+    """The filter raw SQL needs for a model whose rows are soft-deleted (a `deleted_at`
+    column, audit.records.ClinicalRecord on main), and nothing for one without."""
+    fields = {f.name for f in model._meta.get_fields()}
+    return f" AND {alias}.deleted_at IS NULL" if "deleted_at" in fields else ""
+
+
 def _tables():
     return {
         "client": Client._meta.db_table,
@@ -259,6 +266,7 @@ def _measures_sql(cols, sets):
     scope AS (
         SELECT c.id AS client_id, c.therapist_id, team.group_id, c.status
         FROM {{client}} c JOIN team ON team.therapist_id = c.therapist_id
+        WHERE TRUE{_alive(Client, "c")}
     ),
     -- One pass over the clients' sessions, through their client index, that every measure
     -- below reads. `nth` numbers each client's held sessions up to the end of the period,
@@ -275,6 +283,7 @@ def _measures_sql(cols, sets):
                          AND s.starts_at < %(end)s
                     THEN width_bucket(s.starts_at, %(bounds)s::timestamptz[]) END AS week
         FROM scope sc JOIN {{session}} s ON s.client_id = sc.client_id
+        WHERE TRUE{_alive(TherapySession, "s")}
     ),
     -- The ruptures any measure counts: the period's, the trend's, those of the last five
     -- sessions, and the open ones of any date.
@@ -289,13 +298,14 @@ def _measures_sql(cols, sets):
                    SELECT (min(a_s.starts_at) AT TIME ZONE %(tz)s)::date
                    FROM {{attempt}} a JOIN {{session}} a_s ON a_s.id = a.session_id
                    WHERE a.rupture_id = r.id AND a.outcome = ANY(%(repaired)s::text[])
+                         {_alive(RepairAttempt, "a")}{_alive(TherapySession, "a_s")}
                ) - (ss.starts_at AT TIME ZONE %(tz)s)::date END AS days_to_repair
         FROM sess ss JOIN {{rupture}} r ON r.session_id = ss.id
         -- Spelled out as an array so that the ruptures are found through their session
         -- index rather than by hashing the whole table, which the planner would otherwise
         -- choose and which grows with the clinic instead of with this caseload.
         WHERE r.session_id = ANY (ARRAY(SELECT id FROM sess))
-          AND (%(kind)s::text = '' OR r.kind = %(kind)s::text)
+          AND (%(kind)s::text = '' OR r.kind = %(kind)s::text){_alive(RuptureEvent, "r")}
           AND (ss.in_period OR ss.week IS NOT NULL OR ss.nth <= %(window)s
                OR r.repair_status = ANY(%(open)s::text[]))
     ),
