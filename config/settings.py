@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "strategies",
     "audit",
     "exchange",
+    "supervision",
 ]
 
 MIDDLEWARE = [

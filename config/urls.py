@@ -12,4 +12,5 @@ urlpatterns = [
     path("sessions/", include("sessions.urls")),
     path("ruptures/", include("ruptures.urls")),
     path("exchange/", include("exchange.urls")),
+    path("supervision/", include("supervision.urls")),
 ]

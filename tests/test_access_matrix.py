@@ -55,6 +55,12 @@ MATRIX = {
     "attempt_new": ("/ruptures/{rupture}/attempts/new", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "rupture_status": ("/ruptures/{rupture}/status", {"anonymous": LOGIN, "*": 405}),
     "rupture_delete": ("/ruptures/{rupture}/delete", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
+    # Supervision: supervisors see their supervisees; admins the clinic, without records.
+    "supervision_dashboard": ("/supervision/", {"anonymous": LOGIN, "supervisor": 200, "other_supervisor": 200,
+                                                "admin_user": 200, "*": 404}),
+    "supervision_caseload": ("/supervision/dlee/", {"anonymous": LOGIN, "supervisor": 200, "*": 404}),
+    "supervision_discuss": ("/supervision/ruptures/{rupture}/discuss", {"anonymous": LOGIN, "supervisor": 200,
+                                                                        "*": 404}),
     # Caseload exchange: the clinic admin's alone.
     "exchange": ("/exchange/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
     "exchange_upload_new": ("/exchange/uploads/", {"anonymous": LOGIN, "*": 405}),
