@@ -15,6 +15,7 @@ from reminders.models import Flag, SweepHeartbeat
 from reminders.sweep import CLAIM_LEASE, claim_for_therapists, raise_flags, sweep
 from reminders.tasks import sweep as sweep_task
 from sessions.models import SessionStatus
+from tests.brokers import publishing_to
 from tests.factories import make_client, make_rupture, make_session, make_user, supervise
 
 WINDOW = timedelta(hours=48)
@@ -594,17 +595,9 @@ def test_it_saves_the_rupture_when_the_broker_is_down(
 
 @pytest.fixture
 def unreachable_broker():
-    from config.celery import app
-
-    # Publishing for real, to a port nothing listens on (the kombu connection pool is
-    # per broker URL, so the suite's own is left alone).
-    before = app.conf.broker_url
-    app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0")
-    app._after_fork()  # forgets the connection pools made for the previous broker URL
-    yield
-    app.pool.force_close_all()
-    app.conf.update(task_always_eager=True, broker_url=before)
-    app._after_fork()
+    # Publishing for real, to a port nothing listens on.
+    with publishing_to("redis://127.0.0.1:1/0"):
+        yield
 
 
 # --- pages ---------------------------------------------------------------------------------
