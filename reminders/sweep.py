@@ -24,7 +24,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SupervisionLink, User
-from reminders.models import Flag, SweepHeartbeat
 from ruptures import vocabulary as v
 from sessions.models import SessionStatus
 
@@ -120,6 +119,11 @@ def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag,
                   AND u.starts_at >= %(start)s AND u.starts_at <= %(end)s
                   AND r.repair_status IN ({_OPEN})
                   {only_client}
+                  -- Most pairs were flagged by an earlier sweep: skip them before
+                  -- working out the escalation. ON CONFLICT still settles a race.
+                  AND NOT EXISTS (
+                      SELECT 1 FROM reminders_flag done WHERE done.rupture_id = r.id AND done.session_id = u.id
+                  )
             ) AS pair
             ORDER BY pair.rupture_id, pair.session_id
             ON CONFLICT (rupture_id, session_id) DO NOTHING
@@ -226,12 +230,7 @@ def _notify_therapists(*, now, client_id, clock) -> Notified:
         for pk in sorted(flags)
     ]
     outcome = _send(letters)
-    Flag.objects.filter(pk__in=outcome.sent, claimed_at=clock).update(notified_at=timezone.now())
-    if outcome.failed:
-        # Handed back so that a later sweep tries again, without waiting for the lease.
-        Flag.objects.filter(
-            pk__in=outcome.failed, claimed_at=clock, notified_at__isnull=True
-        ).update(claimed_at=None)
+    _settle("claimed_at", "notified_at", clock=clock, sent=outcome.sent, unsent=outcome.failed)
     return Notified(flags=len(outcome.sent), emails=outcome.emails, failed=outcome.emails_failed)
 
 
@@ -260,18 +259,31 @@ def _notify_supervisors(*, now, client_id, clock) -> Notified:
             "flags": len(flag_ids), "supervisees": supervisees,
         })))
     outcome = _send(letters)
-    Flag.objects.filter(
-        pk__in=outcome.sent, escalation_claimed_at=clock
-    ).update(escalation_notified_at=timezone.now())
     # A flag goes to every current supervisor of its therapist: it is done once one
     # e-mail carrying it went out. The rest (a failed e-mail, or a supervision that
     # ended between the claim and the read) are handed back for a later sweep.
     unsent = {pk for pk, _ in claimed} - outcome.sent
-    if unsent:
-        Flag.objects.filter(
-            pk__in=unsent, escalation_claimed_at=clock, escalation_notified_at__isnull=True
-        ).update(escalation_claimed_at=None)
+    _settle("escalation_claimed_at", "escalation_notified_at", clock=clock, sent=outcome.sent, unsent=unsent)
     return Notified(escalations=len(outcome.sent), emails=outcome.emails, failed=outcome.emails_failed)
+
+
+def _settle(claimed, notified, *, clock, sent, unsent):
+    """Mark the sent flags notified and hand the unsent back, in one statement.
+
+    Only rows this sweep still holds (claimed at `clock`) are touched: a claim taken
+    over after the lease belongs to the sweep that took it.
+    """
+    if not sent and not unsent:
+        return
+    sql = f"""
+        UPDATE reminders_flag
+        SET {notified} = CASE WHEN id = ANY(%(sent)s) THEN %(now)s END,
+            {claimed} = CASE WHEN id = ANY(%(sent)s) THEN {claimed} END
+        WHERE id = ANY(%(touched)s) AND {claimed} = %(clock)s AND {notified} IS NULL
+    """
+    params = {"sent": sorted(sent), "touched": sorted(sent | unsent), "now": timezone.now(), "clock": clock}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _letter(audience, person, counts):
@@ -325,8 +337,13 @@ def _send(letters) -> _Outcome:
 
 
 def record_heartbeat(*, raised: int, notified: int) -> None:
-    # One upsert (INSERT ... ON CONFLICT DO UPDATE): the row exists after the first sweep.
-    SweepHeartbeat.objects.bulk_create(
-        [SweepHeartbeat(id=1, finished_at=timezone.now(), raised=raised, notified=notified)],
-        update_conflicts=True, unique_fields=["id"], update_fields=["finished_at", "raised", "notified"],
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO reminders_sweepheartbeat (id, finished_at, raised, notified)
+            VALUES (1, %(at)s, %(raised)s, %(notified)s)
+            ON CONFLICT (id) DO UPDATE
+            SET finished_at = EXCLUDED.finished_at, raised = EXCLUDED.raised, notified = EXCLUDED.notified
+            """,
+            {"at": timezone.now(), "raised": raised, "notified": notified},
+        )
