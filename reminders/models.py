@@ -24,13 +24,13 @@ class FlagQuerySet(models.QuerySet):
     def for_listing(self):
         """What a list of flags shows, in one query: session, client, rupture, therapist."""
         return self.select_related("session__client__therapist", "rupture__session").order_by(
-            "session__starts_at", "rupture__session__starts_at", "pk"
+            "session__starts_at", "session", "rupture__session__starts_at", "pk"
         )
 
     def by_supervisee(self):
         return self.for_listing().order_by(
             "session__client__therapist__last_name", "session__client__therapist__username",
-            "session__starts_at", "rupture__session__starts_at", "pk",
+            "session__starts_at", "session", "rupture__session__starts_at", "pk",
         )
 
 

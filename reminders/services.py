@@ -2,6 +2,8 @@ import logging
 
 from django.db import transaction
 
+from reminders.tasks import sweep
+
 logger = logging.getLogger(__name__)
 
 
@@ -15,10 +17,9 @@ def enqueue_sweep(*, client_id: int) -> None:
 
 
 def _send(client_id):
-    from reminders.tasks import sweep
-
     try:
         sweep.delay(client_id=client_id)
-    except Exception as exc:  # any broker failure; the periodic sweep catches up
+    except Exception as exc:  # any broker failure: the periodic sweep catches up
+        # The class name only: a broker's message can carry its URL and password.
         logger.warning("Could not enqueue a reminder sweep (%s); the periodic sweep will catch up.",
                        exc.__class__.__name__)
