@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, supervisee_ids
+from reminders.models import Flag
 from ruptures.models import OPEN_STATUSES, RuptureEvent
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 
@@ -51,6 +52,7 @@ def therapist_home(user, now=None):
         .select_related("session__client")
         .annotate(next_session_at=Subquery(next_session))
         .order_by("session__starts_at", "pk"),
+        "flags": Flag.objects.editable_by(user).upcoming(now).for_listing(),
         "now": now,
         "upcoming_days": UPCOMING_DAYS,
     }
@@ -82,7 +84,8 @@ def supervisor_home(user):
         )
         .order_by("last_name", "username")
     )
-    return {"supervisees": supervisees}
+    escalated_flags = Flag.objects.visible_to(user).escalated().upcoming().by_supervisee()
+    return {"supervisees": supervisees, "escalated_flags": escalated_flags}
 
 
 def admin_home():

@@ -8,6 +8,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from reminders.health import check_sweep
+
 
 def check_database():
     with connection.cursor() as cursor:
@@ -24,7 +26,7 @@ def check_redis():
         client.close()
 
 
-CHECKS = {"database": check_database, "redis": check_redis}
+CHECKS = {"database": check_database, "redis": check_redis, "sweep": check_sweep}
 
 
 @login_not_required

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "audit",
     "exchange",
     "supervision",
+    "reminders",
 ]
 
 MIDDLEWARE = [
@@ -212,27 +213,60 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # --- E-mail -------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "rupture-log <noreply@localhost>")
+# For the file-based backend (django.core.mail.backends.filebased.EmailBackend).
+EMAIL_FILE_PATH = env_str("DJANGO_EMAIL_FILE_PATH")
+# Seconds: a mail server that hangs must not hold a sweep past its time limit.
+EMAIL_TIMEOUT = env_int("DJANGO_EMAIL_TIMEOUT", 10, minimum=1)
+# Where people open the app: the links in e-mails.
+SITE_URL = env_str("DJANGO_SITE_URL", "http://127.0.0.1:8000")
+
+# --- Reminders (reminders/sweep.py) -----------------------------------------------------
+# Open ruptures are flagged before sessions starting within this many hours.
+REMINDER_WINDOW_HOURS = env_int("REMINDER_WINDOW_HOURS", 48, minimum=1)
+REMINDER_SWEEP_MINUTES = env_int("REMINDER_SWEEP_MINUTES", 5, minimum=1)
 
 # --- Redis and Celery ----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True  # tasks report through the database, not a result store
 # Without Redis (the demo) tasks run in-process so nothing waits on a missing broker.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# A task is acknowledged when it finishes, not when it starts, and a worker that dies
+# mid-task hands it back: the task runs again, so every task must be safe to repeat.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker does not sit on tasks others could run
+# A task cut off when the broker connection drops would be redelivered anyway.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds. Redis gives a task nobody acknowledged to another worker after the visibility
+# timeout, so every task must finish well within it (checked by reminders.E001/E002).
+# Nothing here uses ETA or countdown tasks: one waiting longer than this would run twice.
+CELERY_TASK_TIME_LIMIT = 600
+CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Longer than any task may run, so a slow task is not handed to a second worker.
     "visibility_timeout": 3600,
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
 }
-CELERY_BEAT_SCHEDULE: dict = {}
+# Publishing from a web request (on commit) gives up quickly when Redis is down: the
+# save has succeeded and the periodic sweep catches up.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BEAT_SCHEDULE = {
+    # Every few minutes, so that a session booked for later today, or a rupture logged
+    # just before one, is flagged in time; a sweep that finds nothing new costs a few
+    # milliseconds. Expires after one interval: after an outage the next sweep does
+    # the same work, so a backlog of missed sweeps is dropped rather than run in a row.
+    "flag-open-ruptures": {
+        "task": "reminders.sweep",
+        "schedule": REMINDER_SWEEP_MINUTES * 60,
+        "options": {"expires": REMINDER_SWEEP_MINUTES * 60},
+    },
+}
 
 LOGGING = {
     "version": 1,

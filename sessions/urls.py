@@ -1,5 +1,6 @@
 from django.urls import path
 
+from reminders import views as reminder_views
 from ruptures import views as rupture_views
 from sessions import views
 
@@ -9,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/no-rupture", views.session_no_rupture, name="session_no_rupture"),
     path("<int:pk>/delete", views.session_delete, name="session_delete"),
     path("<int:pk>/ruptures/new", rupture_views.rupture_new, name="rupture_new"),
+    path("<int:pk>/brief", reminder_views.session_brief, name="session_brief"),
 ]

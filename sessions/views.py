@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.log import record
 from audit.models import Action
 from audit.views import confirm_soft_delete
+from reminders.services import enqueue_sweep
 from ruptures.models import OPEN_STATUSES, RuptureEvent
 from sessions.access import get_client_for, get_session_for
 from sessions.forms import ClientForm, SessionForm, SessionStatusForm
@@ -95,6 +96,7 @@ def session_new(request, code):
         session.client = client
         session.therapist = request.user
         session.save()
+        enqueue_sweep(client_id=client.pk)
         messages.success(request, "Session added.")
         return redirect(session)
     return render(request, "sessions/session_form.html", {"form": form, "client": client})
@@ -124,6 +126,7 @@ def session_status(request, pk):
         return render(request, "sessions/session_detail.html", context, status=400)
     session.status = form.cleaned_data["status"]
     session.save(update_fields=["status"])
+    enqueue_sweep(client_id=session.client_id)
     messages.success(request, f"Session marked {session.get_status_display().lower()}.")
     return redirect(session)
 

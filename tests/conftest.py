@@ -2,6 +2,7 @@ import os
 import time
 
 import pytest
+from django.contrib.auth.models import Group
 
 from accounts import mfa
 from accounts.middleware import SIGNED_IN_AT
@@ -28,10 +29,27 @@ def mfa_enforced(settings):
     settings.MFA_REQUIRED_ROLES = ["supervisor", "admin"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_in_process():
+    """Tasks run in the test process, as in the demo: a test that saves a rupture must
+    not leave a message in the machine's shared Redis. The worker tests start their own."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     """The Redis the suite runs against: CI's REDIS_URL, else the machine's own."""
     return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def role_groups(db):
+    """The role groups a migration made, which an earlier transactional test flushes:
+    a transactional test that makes people asks for this before any persona."""
+    for role in Role.values:
+        Group.objects.get_or_create(name=role)
 
 
 @pytest.fixture

@@ -48,6 +48,7 @@ MATRIX = {
     "session_detail": ("/sessions/{session}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
     "session_status": ("/sessions/{session}/status", {"anonymous": LOGIN, "*": 405}),
     "session_no_rupture": ("/sessions/{session}/no-rupture", {"anonymous": LOGIN, "*": 405}),
+    "session_brief": ("/sessions/{session}/brief", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
     "session_delete": ("/sessions/{session}/delete", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "rupture_new": ("/sessions/{session}/ruptures/new", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "rupture_detail": ("/ruptures/{rupture}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),

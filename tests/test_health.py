@@ -1,8 +1,14 @@
+from django.utils import timezone
+
+from reminders.models import SweepHeartbeat
+
+
 def test_it_reports_a_healthy_database_and_redis(client, db, settings, redis_url):
     settings.REDIS_URL = redis_url
+    SweepHeartbeat.objects.create(finished_at=timezone.now())  # the reminder sweep: tests/test_reminders.py
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "redis": "ok", "sweep": "ok"}
     assert "no-cache" in response["Cache-Control"]
 
 

@@ -1,0 +1,355 @@
+"""The reminder sweep: flag open ruptures before the client's next session, then e-mail.
+
+At time T, an open rupture R is flagged for a session U of the same client when U is
+scheduled, T <= U.starts_at <= T + window, and R's session started before U. The flag
+is escalated to the therapist's supervisor when R's intensity is 4 or 5, or when a
+held session of the client lies strictly between R's session and U (carried over).
+
+The database is the source of truth: a sweep may run twice, concurrently, or be
+killed half-way and run again, and still give one flag per (R, U) (the unique
+constraint) and one e-mail per flag (the claim). Every step is one set-based statement,
+so a sweep runs the same few queries whatever the size of the clinic.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import SupervisionLink, User
+from ruptures import vocabulary as v
+from sessions.models import SessionStatus
+
+logger = logging.getLogger(__name__)
+
+# A claim older than this whose e-mail was never marked sent belongs to a sweep that
+# died between claiming and sending: the next sweep may take it over. Far longer than
+# a sweep runs (CELERY_TASK_TIME_LIMIT), so a live sweep never loses its claim.
+CLAIM_LEASE = timedelta(minutes=30)
+
+# Slugs from the vocabulary (never input), inlined as literals rather than bound so that
+# the planner sees the condition implies the partial index `rupture_open_by_session`.
+_OPEN = ", ".join(f"'{status}'" for status in sorted(v.OPEN_STATUSES))
+_SCHEDULED = f"'{SessionStatus.SCHEDULED}'"
+_HELD = f"'{SessionStatus.HELD}'"
+
+
+@dataclass(frozen=True)
+class RaisedFlag:
+    rupture: str  # RuptureEvent.key, as in caseload files
+    session: str  # TherapySession.key
+    client: str  # case code
+    therapist: str  # username
+    escalated: bool
+
+
+@dataclass(frozen=True)
+class Notified:
+    flags: int = 0  # flags e-mailed to their therapist
+    escalations: int = 0  # escalated flags e-mailed to a supervisor
+    emails: int = 0
+    failed: int = 0  # e-mails the backend refused: their flags go out with a later sweep
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    now: datetime
+    window: timedelta
+    client_id: int | None
+    raised: tuple[RaisedFlag, ...]
+    notified: Notified
+
+    def counts(self) -> dict:
+        """What may be logged or handed to Celery: numbers, no keys and no case codes."""
+        return {
+            "raised": len(self.raised),
+            "escalated": sum(f.escalated for f in self.raised),
+            "notified": self.notified.flags,
+            "escalations_notified": self.notified.escalations,
+            "emails": self.notified.emails,
+            "failed": self.notified.failed,
+        }
+
+
+def sweep(*, now: datetime | None = None, window: timedelta | None = None,
+          client_id: int | None = None) -> SweepResult:
+    """One sweep at time `now` (default: the clock), for every client or for one."""
+    clock = timezone.now()
+    now = now or clock
+    window = window if window is not None else timedelta(hours=settings.REMINDER_WINDOW_HOURS)
+    raised = raise_flags(now=now, window=window, client_id=client_id, clock=clock)
+    notified = notify_pending(now=now, client_id=client_id, clock=clock)
+    if client_id is None:
+        # Only a full sweep proves that beat and a worker are alive; the on-commit
+        # sweeps for one client would hide a dead beat.
+        record_heartbeat(raised=len(raised), notified=notified.flags)
+    return SweepResult(now=now, window=window, client_id=client_id, raised=raised, notified=notified)
+
+
+def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag, ...]:
+    """Insert the missing flags in one statement; return those this call inserted."""
+    params = {"start": now, "end": now + window, "clock": clock or timezone.now(), "client": client_id}
+    only_client = "AND u.client_id = %(client)s" if client_id is not None else ""
+    # ORDER BY: two sweeps inserting the same pairs take the rows' locks in the same
+    # order, so one waits for the other instead of deadlocking.
+    sql = f"""
+        WITH raised AS (
+            INSERT INTO reminders_flag (rupture_id, session_id, raised_at, escalated, carried_over)
+            SELECT pair.rupture_id, pair.session_id, %(clock)s,
+                   pair.intensity >= 4 OR pair.carried_over, pair.carried_over
+            FROM (
+                SELECT r.id AS rupture_id, u.id AS session_id, r.intensity,
+                       EXISTS (
+                           SELECT 1 FROM therapy_sessions_therapysession h
+                           WHERE h.client_id = u.client_id AND h.status = {_HELD}
+                             AND h.starts_at > rs.starts_at AND h.starts_at < u.starts_at
+                             AND h.deleted_at IS NULL
+                       ) AS carried_over
+                FROM therapy_sessions_therapysession u
+                JOIN therapy_sessions_therapysession rs
+                  ON rs.client_id = u.client_id AND rs.starts_at < u.starts_at
+                JOIN ruptures_ruptureevent r ON r.session_id = rs.id
+                JOIN therapy_sessions_client cl ON cl.id = u.client_id
+                WHERE u.status = {_SCHEDULED}
+                  AND u.starts_at >= %(start)s AND u.starts_at <= %(end)s
+                  AND r.repair_status IN ({_OPEN})
+                  -- Soft-deleted records are gone for every page, and so for reminders.
+                  AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND u.deleted_at IS NULL
+                  AND cl.deleted_at IS NULL
+                  {only_client}
+                  -- Most pairs were flagged by an earlier sweep: skip them before
+                  -- working out the escalation. ON CONFLICT still settles a race.
+                  AND NOT EXISTS (
+                      SELECT 1 FROM reminders_flag done WHERE done.rupture_id = r.id AND done.session_id = u.id
+                  )
+            ) AS pair
+            ORDER BY pair.rupture_id, pair.session_id
+            ON CONFLICT (rupture_id, session_id) DO NOTHING
+            RETURNING rupture_id, session_id, escalated
+        )
+        SELECT r.key, u.key, c.code, t.username, raised.escalated
+        FROM raised
+        JOIN ruptures_ruptureevent r ON r.id = raised.rupture_id
+        JOIN therapy_sessions_therapysession u ON u.id = raised.session_id
+        JOIN therapy_sessions_client c ON c.id = u.client_id
+        JOIN accounts_user t ON t.id = c.therapist_id
+        ORDER BY u.starts_at, c.code, r.key
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return tuple(RaisedFlag(*row) for row in cursor.fetchall())
+
+
+def notify_pending(*, now, client_id=None, clock=None) -> Notified:
+    """E-mail every flag not yet e-mailed, whoever raised it: therapists, then supervisors.
+
+    Only flags still worth a reminder: the rupture is open and the session still ahead.
+    """
+    clock = clock or timezone.now()
+    therapists = _notify_therapists(now=now, client_id=client_id, clock=clock)
+    supervisors = _notify_supervisors(now=now, client_id=client_id, clock=clock)
+    return Notified(
+        flags=therapists.flags, escalations=supervisors.escalations,
+        emails=therapists.emails + supervisors.emails, failed=therapists.failed + supervisors.failed,
+    )
+
+
+def _still_due(client_id):
+    only_client = "AND u.client_id = %(client)s" if client_id is not None else ""
+    return f"""
+        r.id = f.rupture_id AND u.id = f.session_id AND c.id = u.client_id
+        AND r.repair_status IN ({_OPEN})
+        AND r.deleted_at IS NULL AND u.deleted_at IS NULL AND c.deleted_at IS NULL
+        AND u.status = {_SCHEDULED} AND u.starts_at >= %(now)s
+        {only_client}
+    """
+
+
+def claim_for_therapists(*, now, clock, client_id=None) -> list[tuple[int, int, int]]:
+    """Claim the flags to e-mail to therapists: [(flag id, therapist id, session id)].
+
+    One conditional UPDATE: of two sweeps claiming at once, the second waits for the
+    first's row locks, re-reads `claimed_at` and skips what the first took.
+    """
+    sql = f"""
+        UPDATE reminders_flag AS f SET claimed_at = %(clock)s
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession u,
+             therapy_sessions_client c, accounts_user t
+        WHERE {_still_due(client_id)}
+          AND t.id = c.therapist_id AND t.is_active AND t.email <> ''
+          AND f.notified_at IS NULL
+          AND (f.claimed_at IS NULL OR f.claimed_at < %(stale)s)
+        RETURNING f.id, t.id, u.id
+    """
+    params = {"now": now, "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def claim_for_supervisors(*, now, clock, client_id=None) -> list[tuple[int, int]]:
+    """Claim the escalated flags to e-mail to supervisors: [(flag id, therapist id)]."""
+    sql = f"""
+        UPDATE reminders_flag AS f SET escalation_claimed_at = %(clock)s
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession u, therapy_sessions_client c
+        WHERE {_still_due(client_id)}
+          AND f.escalated
+          AND f.escalation_notified_at IS NULL
+          AND (f.escalation_claimed_at IS NULL OR f.escalation_claimed_at < %(stale)s)
+          AND EXISTS (
+              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user s ON s.id = l.supervisor_id
+              WHERE l.therapist_id = c.therapist_id
+                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
+                AND s.is_active AND s.email <> ''
+          )
+        RETURNING f.id, c.therapist_id
+    """
+    params = {
+        "now": now, "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id,
+        "today": timezone.localdate(now),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _notify_therapists(*, now, client_id, clock) -> Notified:
+    claimed = claim_for_therapists(now=now, clock=clock, client_id=client_id)
+    if not claimed:
+        return Notified()
+    flags, sessions = defaultdict(list), defaultdict(set)
+    for flag_id, therapist_id, session_id in claimed:
+        flags[therapist_id].append(flag_id)
+        sessions[therapist_id].add(session_id)
+    people = User.objects.in_bulk(list(flags))
+    letters = [
+        (flags[pk], _letter("therapist", people[pk], {
+            "flags": len(flags[pk]), "sessions": len(sessions[pk]),
+        }))
+        for pk in sorted(flags)
+    ]
+    outcome = _send(letters)
+    _settle("claimed_at", "notified_at", clock=clock, sent=outcome.sent, unsent=outcome.failed)
+    return Notified(flags=len(outcome.sent), emails=outcome.emails, failed=outcome.emails_failed)
+
+
+def _notify_supervisors(*, now, client_id, clock) -> Notified:
+    claimed = claim_for_supervisors(now=now, clock=clock, client_id=client_id)
+    if not claimed:
+        return Notified()
+    by_therapist = defaultdict(list)
+    for flag_id, therapist_id in claimed:
+        by_therapist[therapist_id].append(flag_id)
+    links = (
+        SupervisionLink.objects.active(timezone.localdate(now))
+        .filter(therapist_id__in=list(by_therapist), supervisor__is_active=True)
+        .exclude(supervisor__email="")
+        .select_related("supervisor", "therapist")
+        .order_by("supervisor_id", "therapist__last_name", "therapist__username")
+    )
+    per_supervisor = defaultdict(list)
+    for link in links:
+        per_supervisor[link.supervisor].append(link.therapist)
+    letters = []
+    for supervisor, therapists in per_supervisor.items():
+        flag_ids = [pk for t in therapists for pk in by_therapist[t.pk]]
+        supervisees = [(str(t), len(by_therapist[t.pk])) for t in therapists]
+        letters.append((flag_ids, _letter("supervisor", supervisor, {
+            "flags": len(flag_ids), "supervisees": supervisees,
+        })))
+    outcome = _send(letters)
+    # A flag goes to every current supervisor of its therapist: it is done once one
+    # e-mail carrying it went out. The rest (a failed e-mail, or a supervision that
+    # ended between the claim and the read) are handed back for a later sweep.
+    unsent = {pk for pk, _ in claimed} - outcome.sent
+    _settle("escalation_claimed_at", "escalation_notified_at", clock=clock, sent=outcome.sent, unsent=unsent)
+    return Notified(escalations=len(outcome.sent), emails=outcome.emails, failed=outcome.emails_failed)
+
+
+def _settle(claimed, notified, *, clock, sent, unsent):
+    """Mark the sent flags notified and hand the unsent back, in one statement.
+
+    Only rows this sweep still holds (claimed at `clock`) are touched: a claim taken
+    over after the lease belongs to the sweep that took it.
+    """
+    if not sent and not unsent:
+        return
+    sql = f"""
+        UPDATE reminders_flag
+        SET {notified} = CASE WHEN id = ANY(%(sent)s) THEN %(now)s END,
+            {claimed} = CASE WHEN id = ANY(%(sent)s) THEN {claimed} END
+        WHERE id = ANY(%(touched)s) AND {claimed} = %(clock)s AND {notified} IS NULL
+    """
+    params = {"sent": sorted(sent), "touched": sorted(sent | unsent), "now": timezone.now(), "clock": clock}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _letter(audience, person, counts):
+    """The e-mail for one person: counts and a link, never a case code or clinical text."""
+    context = {"person": person, "home_url": settings.SITE_URL.rstrip("/") + reverse("home"), **counts}
+    subject = render_to_string(f"reminders/email_{audience}_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=render_to_string(f"reminders/email_{audience}.txt", context),
+        to=[person.email],
+    )
+    message.attach_alternative(render_to_string(f"reminders/email_{audience}.html", context), "text/html")
+    return message
+
+
+@dataclass
+class _Outcome:
+    sent: set  # flag ids carried by an e-mail that went out
+    failed: set  # flag ids carried by an e-mail that did not
+    emails: int = 0
+    emails_failed: int = 0
+
+
+def _send(letters) -> _Outcome:
+    """Send each letter over one connection to the mail server."""
+    outcome = _Outcome(sent=set(), failed=set())
+    mailer = get_connection()
+    try:
+        mailer.open()
+    except Exception as exc:  # an unreachable mail server: every letter waits for a later sweep
+        logger.warning("Reminder e-mails not sent: no connection to the mail server (%s).",
+                       exc.__class__.__name__)
+        outcome.failed = {pk for flag_ids, _ in letters for pk in flag_ids}
+        outcome.emails_failed = len(letters)
+        return outcome
+    try:
+        for flag_ids, message in letters:
+            message.connection = mailer
+            try:
+                message.send()
+            except Exception as exc:  # one bad address must not hold back the others
+                logger.warning("A reminder e-mail was not sent (%s).", exc.__class__.__name__)
+                outcome.failed.update(flag_ids)
+                outcome.emails_failed += 1
+            else:
+                outcome.sent.update(flag_ids)
+                outcome.emails += 1
+    finally:
+        mailer.close()
+    return outcome
+
+
+def record_heartbeat(*, raised: int, notified: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO reminders_sweepheartbeat (id, finished_at, raised, notified)
+            VALUES (1, %(at)s, %(raised)s, %(notified)s)
+            ON CONFLICT (id) DO UPDATE
+            SET finished_at = EXCLUDED.finished_at, raised = EXCLUDED.raised, notified = EXCLUDED.notified
+            """,
+            {"at": timezone.now(), "raised": raised, "notified": notified},
+        )

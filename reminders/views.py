@@ -1,0 +1,43 @@
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from audit.log import record
+from audit.models import Action
+from ruptures.models import RuptureEvent
+from sessions.access import get_session_for
+from strategies.suggestions import facts_of, suggestions_for
+
+
+@require_GET
+def session_brief(request, pk):
+    """Before a session: the client's open ruptures, the plans, and what to try now."""
+    session = get_session_for(request.user, pk)
+    client = session.client
+    record(request, Action.VIEW, "brief", key=session.key, client=client)
+    flags = {f.rupture_id: f for f in session.flags.select_related("rupture__session")}
+    open_ruptures = (
+        RuptureEvent.objects.open()
+        .filter(session__client=client, session__starts_at__lt=session.starts_at)
+        .select_related("session")
+        .order_by("session__starts_at", "pk")
+    )
+    # Suggestions are computed afresh: the client's history may have moved on since
+    # the rupture was logged, and the engine reads it up to this session.
+    items = [
+        {"rupture": r, "flag": flags.get(r.pk), "suggestions": suggestions_for(session, facts_of(r))}
+        for r in open_ruptures
+    ]
+    shown = {item["rupture"].pk for item in items}
+    context = {
+        "session": session,
+        "client": client,
+        "items": items,
+        # Flagged before this session but repaired since: kept, and shown as such.
+        "repaired": sorted(
+            (f for f in flags.values() if f.rupture_id not in shown),
+            key=lambda f: (f.rupture.session.starts_at, f.rupture_id),
+        ),
+        "can_edit": client.therapist_id == request.user.pk,
+        "client_code": client.code,
+    }
+    return render(request, "reminders/session_brief.html", context)
