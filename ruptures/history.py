@@ -22,6 +22,7 @@ class Entry:
     by: str
     what: str
     changes: list[tuple[str, object, object]] = field(default_factory=list)
+    comment: str = ""
 
 
 def history_of(rupture) -> list[Entry]:
@@ -44,7 +45,17 @@ def history_of(rupture) -> list[Entry]:
             if changes:
                 entries.append(Entry(event.pgh_created_at, by or "the system (no signed-in user)", "changed", changes))
         previous = event
-    return entries
+    return sorted(entries + _supervision_entries(rupture), key=lambda entry: entry.at)
+
+
+def _supervision_entries(rupture):
+    # Imported here: supervision builds on ruptures, not the other way round.
+    from supervision.models import SupervisionNote
+
+    return [
+        Entry(note.created_at, str(note.supervisor), "marked it discussed in supervision", comment=note.comment)
+        for note in SupervisionNote.objects.for_rupture(rupture)
+    ]
 
 
 def _shown(model_field, event):

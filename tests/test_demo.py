@@ -42,3 +42,7 @@ def test_it_sets_up_and_prints_the_logins(db):
     assert "http://127.0.0.1:8000/" in text
     assert "dlee" in text and "mokafor" in text and "rupture-demo-2026" in text
     assert User.objects.get(username="dlee").check_password("rupture-demo-2026")
+    # The demo sweeps once, so reminders are there at the first sign-in.
+    from reminders.models import Flag
+
+    assert Flag.objects.filter(session__therapist__username="dlee").exists()

@@ -614,9 +614,15 @@ def test_it_marks_a_rupture_discussed_in_supervision(as_supervisor, rupture, sup
         supervisor,
         "Try naming the silence next time.",
     )
-    page = as_supervisor.get(f"/ruptures/{rupture.pk}/").content.decode()
+    response = as_supervisor.get(f"/ruptures/{rupture.pk}/")
+    page = response.content.decode()
     assert "Marked as discussed in supervision." in page
     assert "Try naming the silence next time." in page
+    # ... and it is part of the rupture's history.
+    last = response.context["history"][-1]
+    assert (last.by, last.what, last.comment) == (
+        "M. Okafor", "marked it discussed in supervision", "Try naming the silence next time."
+    )
 
 
 def test_it_shows_the_therapist_the_supervisors_comment(client, therapist, rupture, supervisor):

@@ -1,3 +1,5 @@
+from io import StringIO
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -15,6 +17,8 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, no_serve, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", stdout=self.stdout)
+        # One sweep now, so the home pages show their reminders from the first sign-in.
+        call_command("flag_open_ruptures", stdout=StringIO())
         if "Manifest" in settings.STORAGES["staticfiles"]["BACKEND"]:
             # Production-like settings serve hashed files that must be collected first.
             call_command("collectstatic", interactive=False, verbosity=0)
