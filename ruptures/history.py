@@ -32,10 +32,16 @@ def history_of(rupture) -> list[Entry]:
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=[i for i in user_ids if i])}
     fields = [f for f in Event._meta.concrete_fields if f.name not in SKIPPED]
     entries, previous = [], None
+    if not events or events[0].pgh_label != "insert":
+        # Rows made in bulk (the demo clinic) have no creation snapshot; the row says who.
+        entries.append(Entry(rupture.created_at, str(rupture.created_by), "logged"))
     for event in events:
         by = names.get((event.pgh_context.metadata or {}).get("user")) if event.pgh_context else None
-        if previous is None:
-            entries.append(Entry(event.pgh_created_at, by or "the system", "logged"))
+        by = by or "the system (no signed-in user)"
+        if event.pgh_label == "insert":
+            entries.append(Entry(event.pgh_created_at, by, "logged"))
+        elif previous is None:
+            entries.append(Entry(event.pgh_created_at, by, "changed (the values before were not recorded)"))
         else:
             changes = [
                 (f.verbose_name, _shown(f, previous), _shown(f, event))
@@ -43,7 +49,7 @@ def history_of(rupture) -> list[Entry]:
                 if getattr(previous, f.attname) != getattr(event, f.attname)
             ]
             if changes:
-                entries.append(Entry(event.pgh_created_at, by or "the system (no signed-in user)", "changed", changes))
+                entries.append(Entry(event.pgh_created_at, by, "changed", changes))
         previous = event
     return sorted(entries + _supervision_entries(rupture), key=lambda entry: entry.at)
 

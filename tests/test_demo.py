@@ -46,3 +46,13 @@ def test_it_sets_up_and_prints_the_logins(db):
     from reminders.models import Flag
 
     assert Flag.objects.filter(session__therapist__username="dlee").exists()
+
+
+def test_it_builds_the_clinic_without_creation_snapshots_yet_keeps_later_changes(db):
+    from ruptures.history import history_of
+
+    call_command("seed_demo", stdout=StringIO())
+    rupture = RuptureEvent.objects.select_related("created_by").first()
+    assert [(e.by, e.what) for e in history_of(rupture)] == [(str(rupture.created_by), "logged")]
+    RuptureEvent.objects.filter(pk=rupture.pk).update(intensity=5)
+    assert history_of(rupture)[-1].what == "changed (the values before were not recorded)"
