@@ -6,11 +6,13 @@ page cannot skip the question of who may see it.
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
 from exchange.models import CaseloadUpload, UploadStatus
+from reminders.models import SweepHeartbeat
 from ruptures.models import RuptureEvent
 from tests.conftest import login
 from tests.factories import make_attempt
@@ -111,6 +113,7 @@ def signed_in(request, client, mfa_enforced):
 
 @pytest.fixture
 def records(rupture, admin_user):
+    SweepHeartbeat.objects.create(finished_at=timezone.now())  # a healthy system: /healthz says 200
     make_attempt(rupture)
     upload = CaseloadUpload.objects.create(
         uploaded_by=admin_user, filename="clinic.json", size=2, sha256="0" * 64, content=b"{}",
