@@ -35,7 +35,7 @@ class Scale:
 
 SCALES = {
     "small": Scale(supervisors=2, therapists=8, clients=150, weeks=12),
-    "large": Scale(supervisors=20, therapists=200, clients=5000, weeks=20),
+    "large": Scale(supervisors=20, therapists=200, clients=5000, weeks=22),
 }
 
 SUPERVISOR_NAMES = [("mokafor", "M. Okafor"), ("rlindqvist", "R. Lindqvist")]
