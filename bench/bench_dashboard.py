@@ -13,6 +13,10 @@ Not a test: timings depend on the machine. What it does, every step bounded in t
    the baseline, a login-required page rendering 50 rows from one query in the app's
    base template, then /supervision/ with its default filters (the last 12 weeks);
 5. prints requests/s and p95 latency of both and their ratios (the aim: at least 0.7).
+
+The dashboard keeps its figures for SUPERVISION_CACHE_SECONDS (60 by default), so under
+load it mostly renders cached figures; run with SUPERVISION_CACHE_SECONDS=0 in the
+environment to load the live computation on every request.
 """
 
 import argparse
@@ -156,7 +160,11 @@ def _build(scale, *, reuse):
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
     from django.db import connection
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from accounts import mfa
+    from accounts.middleware import SIGNED_IN_AT
     from accounts.models import User, supervisee_ids
     from sessions.demo import SCALES, build_demo_clinic
 
@@ -176,6 +184,12 @@ def _build(scale, *, reuse):
     session[SESSION_KEY] = str(supervisor.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = supervisor.get_session_auth_hash()
+    # Signed in as a supervisor really is: with a verified second factor, and within the
+    # 12-hour limit, so each request pays what a real one does (the device lookup).
+    device, _ = TOTPDevice.objects.get_or_create(user=supervisor, name="bench", defaults={"confirmed": True})
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[mfa.ENROLLED] = True
+    session[SIGNED_IN_AT] = time.time()
     session.create()
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}", supervisees
 

@@ -16,6 +16,7 @@ from ruptures.models import OPEN_STATUSES, Kind, RuptureEvent
 from sessions.models import Client, ClientStatus, SessionStatus
 from supervision import charts
 from supervision.access import get_supervisee_for
+from supervision.cache import forget, measured
 from supervision.forms import FiltersForm, SupervisionNoteForm
 from supervision.measures import (
     RECURRENCE_MIN_SESSIONS,
@@ -23,7 +24,6 @@ from supervision.measures import (
     TREND_WEEKS,
     Measures,
     Week,
-    measure,
 )
 from supervision.models import SupervisionNote, discussed
 
@@ -121,9 +121,9 @@ def dashboard(request):
         if chosen:
             people = [p for p in people if p.username == chosen]
         if user.role == Role.ADMIN:
-            context.update(_clinic_table(people, form, columns))
+            context.update(_clinic_table(people, form, columns, user))
         else:
-            context.update(_supervisor_table(people, form, columns))
+            context.update(_supervisor_table(people, form, columns, user))
     return _render(request, "supervision/dashboard.html", context, form)
 
 
@@ -139,9 +139,9 @@ def _clinic_therapists():
     )
 
 
-def _supervisor_table(people, form, columns):
+def _supervisor_table(people, form, columns, viewer):
     period, kind = form.cleaned_data["range"], form.cleaned_data["kind"]
-    results = measure([(p.pk, None) for p in people], period, kind, (("therapist_id",), ()))
+    results, taken_at = measured(viewer, [(p.pk, None) for p in people], period, kind, (("therapist_id",), ()))
     drill = "?" + _query(form, "kind")
     rows = [
         Row(name=str(p), key=p.username, measures=_get(results[("therapist_id",)], (p.pk,), period),
@@ -149,13 +149,13 @@ def _supervisor_table(people, form, columns):
         for p in people
     ]
     total = Row(name="All supervisees", measures=_get(results[()], (), period))
-    return _finish(form, columns, rows, total, period)
+    return {**_finish(form, columns, rows, total, period), "taken_at": taken_at}
 
 
-def _clinic_table(people, form, columns):
+def _clinic_table(people, form, columns, viewer):
     period, kind = form.cleaned_data["range"], form.cleaned_data["kind"]
-    results = measure(
-        [(p.pk, p.supervisor_id) for p in people], period, kind,
+    results, taken_at = measured(
+        viewer, [(p.pk, p.supervisor_id) for p in people], period, kind,
         (("group_id", "therapist_id"), ("group_id",), ()),
     )
     supervisor_ids = {p.supervisor_id for p in people if p.supervisor_id}
@@ -174,7 +174,7 @@ def _clinic_table(people, form, columns):
             measures=_get(results[("group_id", "therapist_id")], (p.supervisor_id, p.pk), period),
         ))
     total = Row(name="Whole clinic", measures=_get(results[()], (), period))
-    return _finish(form, columns, list(groups.values()), total, period)
+    return {**_finish(form, columns, list(groups.values()), total, period), "taken_at": taken_at}
 
 
 def _get(by_key, key, period):
@@ -265,13 +265,13 @@ def caseload(request, username):
     context = {"form": form, "columns": CASELOAD_COLUMNS, "therapist": therapist}
     if form.is_valid():
         record(request, Action.VIEW, "caseload", key=therapist.username)
-        context.update(_caseload_table(therapist, form))
+        context.update(_caseload_table(therapist, form, request.user))
     return _render(request, "supervision/caseload.html", context, form)
 
 
-def _caseload_table(therapist, form):
+def _caseload_table(therapist, form, viewer):
     period, kind = form.cleaned_data["range"], form.cleaned_data["kind"]
-    results = measure([(therapist.pk, None)], period, kind, (("client_id",), ()))
+    results, taken_at = measured(viewer, [(therapist.pk, None)], period, kind, (("client_id",), ()))
     rows = []
     for client in Client.objects.filter(therapist=therapist).order_by("code"):
         m = _get(results[("client_id",)], (client.pk,), period)
@@ -284,6 +284,7 @@ def _caseload_table(therapist, form):
                         status=client.status, status_label=client.get_status_display()))
     total = Row(name="Whole caseload", measures=_get(results[()], (), period))
     context = _finish(form, CASELOAD_COLUMNS, rows, total, period)
+    context["taken_at"] = taken_at
     context["to_discuss"] = _to_discuss(therapist, period, kind)
     context["caption"] = f"Clients of {therapist}"
     return context
@@ -321,6 +322,7 @@ def rupture_discuss(request, pk):
         SupervisionNote.objects.create(
             rupture=rupture, supervisor=request.user, comment=form.cleaned_data["comment"]
         )
+        forget(request.user)  # the "not yet discussed" counts must show this at once
         messages.success(request, "Marked as discussed in supervision.")
         return redirect(f"{rupture.get_absolute_url()}#supervision")
     status = 400 if request.method == "POST" else 200

@@ -24,6 +24,12 @@ def _personas_sign_in_with_a_password_alone(settings):
     settings.MFA_REQUIRED_ROLES = []
 
 
+@pytest.fixture(autouse=True)
+def _live_dashboard_figures(settings):
+    """Dashboards compute their figures afresh on every request, unless a test caches them."""
+    settings.SUPERVISION_CACHE_SECONDS = 0
+
+
 @pytest.fixture
 def mfa_enforced(settings):
     settings.MFA_REQUIRED_ROLES = ["supervisor", "admin"]

@@ -4,7 +4,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Role, SupervisionLink
@@ -807,3 +808,42 @@ def test_it_runs_the_same_few_queries_for_the_clinic_report(
     with django_assert_max_num_queries(DASHBOARD_QUERIES + 1):
         response = client.get(DASHBOARD)
     assert len(response.context["rows"]) == 2
+
+
+@pytest.fixture
+def cached_figures(settings):
+    settings.SUPERVISION_CACHE_SECONDS = 60
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "supervision-tests"}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_it_keeps_the_dashboards_figures_for_a_minute(as_supervisor, supervisor, rupture, cached_figures):
+    with CaptureQueriesContext(connection) as once:
+        first = as_supervisor.get(DASHBOARD)
+    assert any("percentile_cont" in q["sql"] for q in once.captured_queries)
+    with CaptureQueriesContext(connection) as again:
+        second = as_supervisor.get(DASHBOARD)
+    assert not any("percentile_cont" in q["sql"] for q in again.captured_queries)
+    assert second.context["taken_at"] == first.context["taken_at"]
+    assert "Figures as of" in second.content.decode()
+
+
+def test_it_shows_a_supervision_note_in_the_figures_at_once(as_supervisor, rupture, cached_figures):
+    before = as_supervisor.get(DASHBOARD).context["total"].measures
+    as_supervisor.post(discuss_url(rupture), {"comment": "Talked it through."})
+    after = as_supervisor.get(DASHBOARD).context["total"].measures
+    assert after != before
+
+
+def test_it_computes_live_when_the_cache_is_down(as_supervisor, rupture, settings):
+    settings.SUPERVISION_CACHE_SECONDS = 60
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0",
+                                   "OPTIONS": {"socket_timeout": 0.2, "socket_connect_timeout": 0.2}}}
+    response = as_supervisor.get(DASHBOARD)
+    assert response.status_code == 200 and response.context["rows"]
