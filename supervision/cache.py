@@ -21,17 +21,31 @@ logger = logging.getLogger(__name__)
 
 
 def measured(viewer, team, period, kind, sets):
-    """measure(...) for `viewer`'s page, and when the figures were taken."""
+    """measure(...) for `viewer`'s page, when the figures were taken, and their cache key."""
     seconds = settings.SUPERVISION_CACHE_SECONDS
     if seconds <= 0:
-        return measure(team, period, kind, sets), timezone.now()
+        return measure(team, period, kind, sets), timezone.now(), None
     key = _key(viewer, team, period, kind, sets)
     found = _safely(cache.get, key)
-    if found is not None:
-        return found
-    found = (measure(team, period, kind, sets), timezone.now())
-    _safely(cache.set, key, found, seconds)
-    return found
+    if found is None:
+        found = (measure(team, period, kind, sets), timezone.now())
+        _safely(cache.set, key, found, seconds)
+    return (*found, key)
+
+
+def rendered(key, render):
+    """The HTML `render()` makes, kept as long as the figures it shows (key None: live).
+
+    Drawing a dashboard (its table and a chart a row) costs more than reading cached
+    figures, so the drawing is kept too, under the figures' own key and generation.
+    """
+    if key is None:
+        return render()
+    html = _safely(cache.get, key)
+    if html is None:
+        html = render()
+        _safely(cache.set, key, html, settings.SUPERVISION_CACHE_SECONDS)
+    return html
 
 
 def forget(viewer):

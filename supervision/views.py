@@ -1,11 +1,14 @@
+import hashlib
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import Role, SupervisionLink, User, supervisee_ids
@@ -16,7 +19,7 @@ from ruptures.models import OPEN_STATUSES, Kind, RuptureEvent
 from sessions.models import Client, ClientStatus, SessionStatus
 from supervision import charts
 from supervision.access import get_supervisee_for
-from supervision.cache import forget, measured
+from supervision.cache import forget, measured, rendered
 from supervision.forms import FiltersForm, SupervisionNoteForm
 from supervision.measures import (
     RECURRENCE_MIN_SESSIONS,
@@ -141,7 +144,7 @@ def _clinic_therapists():
 
 def _supervisor_table(people, form, columns, viewer):
     period, kind = form.cleaned_data["range"], form.cleaned_data["kind"]
-    results, taken_at = measured(viewer, [(p.pk, None) for p in people], period, kind, (("therapist_id",), ()))
+    results, taken_at, key = measured(viewer, [(p.pk, None) for p in people], period, kind, (("therapist_id",), ()))
     drill = "?" + _query(form, "kind")
     rows = [
         Row(name=str(p), key=p.username, measures=_get(results[("therapist_id",)], (p.pk,), period),
@@ -149,12 +152,12 @@ def _supervisor_table(people, form, columns, viewer):
         for p in people
     ]
     total = Row(name="All supervisees", measures=_get(results[()], (), period))
-    return {**_finish(form, columns, rows, total, period), "taken_at": taken_at}
+    return {**_finish(form, columns, rows, total, period), "taken_at": taken_at, "figures_key": key}
 
 
 def _clinic_table(people, form, columns, viewer):
     period, kind = form.cleaned_data["range"], form.cleaned_data["kind"]
-    results, taken_at = measured(
+    results, taken_at, key = measured(
         viewer, [(p.pk, p.supervisor_id) for p in people], period, kind,
         (("group_id", "therapist_id"), ("group_id",), ()),
     )
@@ -249,6 +252,16 @@ def _render(request, template, context, form):
     # filter change.
     valid = form.is_valid()
     context["sort"] = form.cleaned_data.get("sort", "") if valid else form.data.get("sort", "")
+    figures_key = context.get("figures_key")
+    if figures_key:
+        # The same figures drawn for the same address (filters, sort, htmx or not).
+        drawing = hashlib.sha256(f"{request.get_full_path()}|{bool(request.htmx)}".encode()).hexdigest()
+        context["results_html"] = mark_safe(rendered(
+            f"{figures_key}:{drawing}",
+            lambda: render_to_string(f"{template}#results", context, request),
+        ))
+        if request.htmx:
+            return HttpResponse(context["results_html"])
     if request.htmx:
         # htmx swaps only successful responses, and an invalid filter must still show
         # its message, so the partial answers 200 either way.
@@ -271,7 +284,7 @@ def caseload(request, username):
 
 def _caseload_table(therapist, form, viewer):
     period, kind = form.cleaned_data["range"], form.cleaned_data["kind"]
-    results, taken_at = measured(viewer, [(therapist.pk, None)], period, kind, (("client_id",), ()))
+    results, taken_at, _ = measured(viewer, [(therapist.pk, None)], period, kind, (("client_id",), ()))
     rows = []
     for client in Client.objects.filter(therapist=therapist).order_by("code"):
         m = _get(results[("client_id",)], (client.pk,), period)

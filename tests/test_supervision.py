@@ -847,3 +847,15 @@ def test_it_computes_live_when_the_cache_is_down(as_supervisor, rupture, setting
                                    "OPTIONS": {"socket_timeout": 0.2, "socket_connect_timeout": 0.2}}}
     response = as_supervisor.get(DASHBOARD)
     assert response.status_code == 200 and response.context["rows"]
+
+
+def test_it_keeps_the_drawing_of_the_figures_per_address(as_supervisor, rupture, cached_figures):
+    first = as_supervisor.get(DASHBOARD)
+    again = as_supervisor.get(DASHBOARD)
+    # (The pages differ in their CSRF token only.)
+    assert first.context["results_html"] == again.context["results_html"]
+    assert again.context["results_html"] in again.content.decode()
+    fragment = as_supervisor.get(DASHBOARD, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and 'id="results"' in fragment
+    other = as_supervisor.get(DASHBOARD, {"period": "4"}).content.decode()
+    assert "(28 days)" in other and "(28 days)" not in first.content.decode()
