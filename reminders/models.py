@@ -3,6 +3,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ruptures.models import RuptureEvent
+from ruptures.vocabulary import OPEN_STATUSES
 from sessions.models import Client, SessionStatus, TherapySession
 
 
@@ -16,7 +17,15 @@ class FlagQuerySet(models.QuerySet):
     def upcoming(self, now=None):
         """Flags whose session is still ahead: what the home pages show."""
         now = now or timezone.now()
-        return self.filter(session__status=SessionStatus.SCHEDULED, session__starts_at__gte=now)
+        return self.filter(
+            session__status=SessionStatus.SCHEDULED, session__starts_at__gte=now,
+            # A soft-deleted rupture or session takes its flags off every page.
+            rupture__deleted_at__isnull=True, session__deleted_at__isnull=True,
+        )
+
+    def open(self, now=None):
+        """Upcoming flags whose rupture is still open: what still needs doing."""
+        return self.upcoming(now).filter(rupture__repair_status__in=sorted(OPEN_STATUSES))
 
     def escalated(self):
         return self.filter(escalated=True)

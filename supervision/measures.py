@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 
 from ruptures import vocabulary as v
@@ -102,6 +103,7 @@ class Measures:
     repaired: int = 0
     median_days: float | None = None
     open_now: int = 0
+    open_flags: int = 0
     undiscussed: int = 0
     weeks: list[Week] = field(default_factory=list)
 
@@ -181,7 +183,26 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
                 for i, day in enumerate(starts, start=1)
             ]
             results[grouping][tuple(row[c] for c in grouping)] = measures
+    _add_open_flags(results, team, sets)
     return results
+
+
+def _add_open_flags(results, team, sets):
+    """Open flags (reminders still due before a session) for each row: one more query."""
+    from reminders.models import Flag
+
+    group_of = dict(team)
+    counts = (
+        Flag.objects.open().filter(session__client__therapist_id__in=list(group_of))
+        .values_list("session__client__therapist_id", "session__client_id")
+        .annotate(n=Count("pk")).order_by()
+    )
+    for therapist_id, client_id, n in counts:
+        ids = {"therapist_id": therapist_id, "client_id": client_id, "group_id": group_of[therapist_id]}
+        for grouping in sets:
+            measures = results[grouping].get(tuple(ids[c] for c in grouping))
+            if measures is not None:
+                measures.open_flags += n
 
 
 def _mask(cols, grouping):

@@ -60,6 +60,7 @@ def _columns(first, second, recurring):
         Column("ruptures", "Ruptures"),
         Column("per_session", "Per held session"),
         Column("open_now", "Open now"),
+        Column("open_flags", "Open flags"),
         Column("undiscussed", "Not yet discussed"),
         Column("recurring", recurring),
         Column("repair_rate", "Repair rate"),

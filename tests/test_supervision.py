@@ -763,11 +763,11 @@ def build_team(supervisor, *, therapists, clients, weeks=4):
 
 
 # The session, the user and the session's save (3 with its savepoint), the supervisees,
-# and one query for every measure and the trend.
-DASHBOARD_QUERIES = 7
+# one query for every measure and the trend, and one for the open flags.
+DASHBOARD_QUERIES = 8
 # The same with the supervisee in place of the list, plus the clients, the undiscussed
 # ruptures and the access log.
-CASELOAD_QUERIES = 10
+CASELOAD_QUERIES = 11
 
 
 def test_it_runs_the_same_few_queries_for_a_small_and_a_large_team(
@@ -859,3 +859,20 @@ def test_it_keeps_the_drawing_of_the_figures_per_address(as_supervisor, rupture,
     assert "<html" not in fragment and 'id="results"' in fragment
     other = as_supervisor.get(DASHBOARD, {"period": "4"}).content.decode()
     assert "(28 days)" in other and "(28 days)" not in first.content.decode()
+
+
+def test_it_counts_open_flags_per_supervisee_and_client(as_supervisor, supervisor, therapist, rupture):
+    from reminders.sweep import sweep
+
+    now = timezone.now()
+    make_session(rupture.session.client, starts_at=now + timedelta(hours=20), status="scheduled")
+    sweep(now=now, window=timedelta(hours=48))
+    rows = {row.key: row.measures for row in as_supervisor.get(DASHBOARD).context["rows"]}
+    assert rows[therapist.username].open_flags == 1
+    caseload = as_supervisor.get(caseload_url(therapist)).context["rows"]
+    assert [r.measures.open_flags for r in caseload if r.key == rupture.session.client.code] == [1]
+    # A repaired rupture's flag stays on record but is no longer open.
+    RuptureEvent.objects.filter(pk=rupture.pk).update(repair_status="resolved")
+    rows = {row.key: row.measures for row in as_supervisor.get(DASHBOARD).context["rows"]}
+    assert rows[therapist.username].open_flags == 0
+
