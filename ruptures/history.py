@@ -34,7 +34,9 @@ def history_of(rupture) -> list[Entry]:
     entries, previous = [], None
     if not events or events[0].pgh_label != "insert":
         # Rows made in bulk (the demo clinic) have no creation snapshot; the row says who.
-        entries.append(Entry(rupture.created_at, str(rupture.created_by), "logged"))
+        # (The database stamps events with its transaction's start, which may read earlier.)
+        logged_at = min([rupture.created_at, *(e.pgh_created_at for e in events[:1])])
+        entries.append(Entry(logged_at, str(rupture.created_by), "logged"))
     for event in events:
         by = names.get((event.pgh_context.metadata or {}).get("user")) if event.pgh_context else None
         by = by or "the system (no signed-in user)"

@@ -44,7 +44,7 @@ class RuptureEventQuerySet(models.QuerySet):
         return self.filter(repair_status__in=OPEN_STATUSES)
 
 
-@pghistory.track(append_only=True)
+@pghistory.track(append_only=True, level=pgtrigger.Statement)
 class RuptureEvent(ClinicalRecord):
     # The rupture's key in caseload files (`ruptures[].id`).
     key = models.CharField(max_length=64, unique=True, default=new_rupture_key, editable=False)
@@ -145,7 +145,7 @@ class RuptureEvent(ClinicalRecord):
         return [InternalSignal(s).label for s in self.internal_signals]
 
 
-@pghistory.track(append_only=True)
+@pghistory.track(append_only=True, level=pgtrigger.Statement)
 class RepairAttempt(ClinicalRecord):
     rupture = models.ForeignKey(RuptureEvent, on_delete=models.PROTECT, related_name="attempts")
     # The same session as the rupture or a later one of the same client: enforced by the

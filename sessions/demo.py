@@ -10,7 +10,6 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pgtrigger
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -70,16 +69,6 @@ def demo_exists() -> bool:
     return User.objects.filter(username__in=["mokafor", "supervisor001"]).exists()
 
 
-# Synthetic rows get no creation snapshot in the change history: the row itself says
-# who logged it and when, and skipping the snapshot triggers halves the time a large
-# clinic takes to build. Every later change is still recorded.
-CREATION_SNAPSHOTS = [
-    f"{label}:insert_insert"
-    for label in ("therapy_sessions.Client", "therapy_sessions.TherapySession",
-                  "ruptures.RuptureEvent", "ruptures.RepairAttempt")
-]
-
-
 @transaction.atomic
 def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
     rng = random.Random(seed)
@@ -87,11 +76,10 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
     password = make_password(DEMO_PASSWORD)  # hashed once: hashing 200 times takes a minute
     supervisors, therapists = _people(scale, password)
     _supervision(supervisors, therapists)
-    with pgtrigger.ignore(*CREATION_SNAPSHOTS):
-        clients = _clients(scale, therapists, rng, now)
-        sessions = _sessions(scale, clients, rng, now)
-        ruptures = _ruptures(sessions, rng, now)
-        attempts = _attempts(ruptures, sessions, rng)
+    clients = _clients(scale, therapists, rng, now)
+    sessions = _sessions(scale, clients, rng, now)
+    ruptures = _ruptures(sessions, rng, now)
+    attempts = _attempts(ruptures, sessions, rng)
     return {
         "users": len(supervisors) + len(therapists) + 1, "clients": len(clients),
         "sessions": len(sessions), "ruptures": len(ruptures), "attempts": attempts,

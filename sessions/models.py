@@ -54,7 +54,7 @@ class ClientQuerySet(models.QuerySet):
         return self.filter(therapist=user)
 
 
-@pghistory.track(append_only=True)
+@pghistory.track(append_only=True, level=pgtrigger.Statement)
 class Client(ClinicalRecord):
     code = models.CharField(
         "case code", max_length=32, unique=True, validators=[case_code_validator]
@@ -120,7 +120,7 @@ class TherapySessionQuerySet(models.QuerySet):
         ).exclude(Exists(has_rupture))
 
 
-@pghistory.track(append_only=True)
+@pghistory.track(append_only=True, level=pgtrigger.Statement)
 class TherapySession(ClinicalRecord):
     # The session's key in caseload files (`sessions[].id`): kept as imported, else made here.
     key = models.CharField(max_length=64, unique=True, default=new_session_key, editable=False)
