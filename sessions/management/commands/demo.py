@@ -3,6 +3,7 @@ from io import StringIO
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.test.utils import override_settings
 
 from sessions.demo import DEMO_PASSWORD
 
@@ -18,7 +19,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo", stdout=self.stdout)
         # One sweep now, so the home pages show their reminders from the first sign-in.
-        call_command("flag_open_ruptures", stdout=StringIO())
+        # Its e-mails would only flood this console before the logins: they are dropped.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+            call_command("flag_open_ruptures", stdout=StringIO())
         if "Manifest" in settings.STORAGES["staticfiles"]["BACKEND"]:
             # Production-like settings serve hashed files that must be collected first.
             call_command("collectstatic", interactive=False, verbosity=0)
