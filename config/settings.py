@@ -256,6 +256,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Publishing from a web request (on commit) gives up quickly when Redis is down: the
 # save has succeeded and the periodic sweep catches up.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BEAT_SCHEDULE = {
+    # Every few minutes, so that a session booked for later today, or a rupture logged
+    # just before one, is flagged in time; a sweep that finds nothing new costs a few
+    # milliseconds. Expires after one interval: after an outage the next sweep does
+    # the same work, so a backlog of missed sweeps is dropped rather than run in a row.
+    "flag-open-ruptures": {
+        "task": "reminders.sweep",
+        "schedule": REMINDER_SWEEP_MINUTES * 60,
+        "options": {"expires": REMINDER_SWEEP_MINUTES * 60},
+    },
+}
+
+# --- Cache -------------------------------------------------------------------------
 # A shared cache (Redis) when there is one; each process its own otherwise.
 CACHES = {
     "default": {
@@ -269,18 +282,6 @@ CACHES = {
 }
 # How long the supervision dashboards' figures are kept (0: always live).
 SUPERVISION_CACHE_SECONDS = env_int("SUPERVISION_CACHE_SECONDS", 60, minimum=0)
-
-CELERY_BEAT_SCHEDULE = {
-    # Every few minutes, so that a session booked for later today, or a rupture logged
-    # just before one, is flagged in time; a sweep that finds nothing new costs a few
-    # milliseconds. Expires after one interval: after an outage the next sweep does
-    # the same work, so a backlog of missed sweeps is dropped rather than run in a row.
-    "flag-open-ruptures": {
-        "task": "reminders.sweep",
-        "schedule": REMINDER_SWEEP_MINUTES * 60,
-        "options": {"expires": REMINDER_SWEEP_MINUTES * 60},
-    },
-}
 
 LOGGING = {
     "version": 1,
