@@ -214,7 +214,8 @@ def _attempts(ruptures, sessions, rng):
         if r.repair_status == "unaddressed":
             continue
         held = [s for s in later[r.session.client_id] if s.starts_at >= r.session.starts_at]
-        session = held[0] if rng.random() < 0.6 or len(held) == 1 else held[1]
+        # Most repairs happen at the next session, some in the session itself.
+        session = held[0] if rng.random() < 0.35 or len(held) == 1 else held[1]
         attempts.append(RepairAttempt(
             rupture=r, session=session, strategy=rng.choice(STRATEGIES), outcome=r.repair_status,
             created_by_id=r.created_by_id,
