@@ -114,3 +114,8 @@ class SignInView(LoginView):
         # The 12-hour limit counts from here (accounts.middleware.SessionLimitsMiddleware).
         self.request.session[SIGNED_IN_AT] = time.time()
         return response
+
+
+def csrf_failure(request, reason=""):
+    """An expired form: say so plainly (Django's own page needs inline styles the CSP forbids)."""
+    return render(request, "403_csrf.html", status=403)

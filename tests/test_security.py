@@ -297,3 +297,20 @@ def test_it_lets_supervisors_and_admins_review_who_opened_a_record(client, ruptu
     assert "letter" not in log.content.decode()  # no clinical text in the log
     login(client, other_supervisor)
     assert client.get(f"/clients/{code}/access-log").status_code == 404
+
+
+def test_it_answers_a_stale_form_with_a_plain_page_and_saves_nothing(therapist, rupture):
+    from django.test import Client
+
+    from tests.conftest import login
+
+    browser = login(Client(enforce_csrf_checks=True), therapist)
+    response = browser.post(f"/ruptures/{rupture.pk}/status", {"repair_status": "resolved", "version": 1})
+    assert response.status_code == 403 and "Please try again" in response.content.decode()
+    rupture.refresh_from_db()
+    assert rupture.repair_status == "unaddressed"
+
+
+def test_it_shows_its_own_not_found_page(as_therapist):
+    response = as_therapist.get("/ruptures/999999/")
+    assert response.status_code == 404 and "nothing you have access to" in response.content.decode()
