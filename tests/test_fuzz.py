@@ -74,3 +74,17 @@ def test_it_never_fails_on_any_query_string(query, client, therapist, db):
     login(client, therapist)
     for url in ("/clients/", "/"):
         assert client.get(url, query).status_code < 500
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(query=st.dictionaries(st.sampled_from(["period", "start", "end", "supervisee", "kind", "sort", "page"]),
+                             VALUE | st.sampled_from(["custom", "4", "12", "26", "-ruptures", "trend", "dlee"]),
+                             max_size=5))
+@pytest.mark.django_db
+def test_it_never_fails_on_any_dashboard_filter(query, client, supervisor, therapist, db):
+    from tests.conftest import login
+
+    login(client, supervisor)
+    for url in ("/supervision/", f"/supervision/{therapist.username}/"):
+        assert client.get(url, query).status_code < 500
+        assert client.get(url, query, HTTP_HX_REQUEST="true").status_code < 500
