@@ -1,12 +1,16 @@
 """Second factor: TOTP apps, with one-time recovery codes for a lost phone (django-otp)."""
 
 import io
+import secrets
 
 import qrcode
 import qrcode.image.svg
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
 from django_otp import user_has_device
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import RecoveryCodes
 
 ENROLLED = "mfa_enrolled"
 RECOVERY_CODES = 10
@@ -41,19 +45,22 @@ def secret_for_typing(device):
     return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
 
 
+@transaction.atomic
 def new_recovery_codes(user):
     """Replace the user's recovery codes as a set; each works once and is shown only now."""
-    device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes", defaults={"confirmed": True})
-    device.token_set.all().delete()
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
-    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]
+    RecoveryCodes.objects.filter(user=user).delete()
+    RecoveryCodes.objects.create(
+        user=user, name="Recovery codes", confirmed=True, hashes=[make_password(code) for code in codes]
+    )
     return codes
 
 
 def remaining_recovery_codes(user):
-    return StaticToken.objects.filter(device__user=user).count()
+    device = RecoveryCodes.objects.filter(user=user).first()
+    return len(device.hashes) if device else 0
 
 
 def remove_all(user):
     TOTPDevice.objects.filter(user=user).delete()
-    StaticDevice.objects.filter(user=user).delete()
+    RecoveryCodes.objects.filter(user=user).delete()

@@ -1,7 +1,9 @@
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
 class Role(models.TextChoices):
@@ -82,3 +84,36 @@ class SupervisionLink(models.Model):
 def supervisee_ids(supervisor):
     """Subquery of the therapists a supervisor oversees today."""
     return SupervisionLink.objects.active().filter(supervisor=supervisor).values("therapist_id")
+
+
+class RecoveryCodes(TimestampMixin, ThrottlingMixin, Device):
+    """One-time recovery codes for a lost phone, kept as password hashes.
+
+    django-otp's own static device stores its codes in clear text, where anyone who can
+    read the database could sign in past the second factor; these are checked like
+    passwords and struck off once used.
+    """
+
+    hashes = models.JSONField(default=list)
+
+    class Meta(Device.Meta):
+        verbose_name = "recovery codes"
+        verbose_name_plural = "recovery codes"
+
+    def get_throttle_factor(self):
+        return 1
+
+    def verify_token(self, token):
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        token = "".join(str(token).split()).lower()
+        for index, hashed in enumerate(self.hashes):
+            if check_password(token, hashed):
+                del self.hashes[index]
+                self.throttle_reset(commit=False)
+                self.set_last_used_timestamp(commit=False)
+                self.save()
+                return True
+        self.throttle_increment()
+        return False

@@ -41,7 +41,6 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
     "csp",
     "accounts",
     "sessions.apps.TherapySessionsConfig",

@@ -314,3 +314,15 @@ def test_it_answers_a_stale_form_with_a_plain_page_and_saves_nothing(therapist, 
 def test_it_shows_its_own_not_found_page(as_therapist):
     response = as_therapist.get("/ruptures/999999/")
     assert response.status_code == 404 and "nothing you have access to" in response.content.decode()
+
+
+def test_it_keeps_recovery_codes_only_as_hashes(therapist):
+    from accounts import mfa
+    from accounts.models import RecoveryCodes
+
+    codes = mfa.new_recovery_codes(therapist)
+    stored = RecoveryCodes.objects.get(user=therapist)
+    assert len(stored.hashes) == 10 and not set(codes) & set(stored.hashes)
+    assert not any(code in str(stored.hashes) for code in codes)
+    assert stored.verify_token(codes[3]) and not stored.verify_token(codes[3])
+    assert mfa.remaining_recovery_codes(therapist) == 9
