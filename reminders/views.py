@@ -37,7 +37,7 @@ def session_brief(request, pk):
             (f for f in flags.values() if f.rupture_id not in shown),
             key=lambda f: (f.rupture.session.starts_at, f.rupture_id),
         ),
-        "can_edit": client.therapist_id == request.user.pk,
+        "can_edit": client.is_editable_by(request.user),
         "client_code": client.code,
     }
     return render(request, "reminders/session_brief.html", context)

@@ -110,7 +110,7 @@ def _live_suggestions(data, session, fallback=None):
 def rupture_detail(request, pk):
     rupture = get_rupture_for(request.user, pk)
     record(request, Action.VIEW, "rupture", key=rupture.key, client=rupture.session.client)
-    can_edit = rupture.session.client.therapist_id == request.user.pk
+    can_edit = rupture.session.client.is_editable_by(request.user)
     context = {
         "rupture": rupture,
         "client": rupture.session.client,

@@ -87,6 +87,10 @@ class Client(ClinicalRecord):
     def get_absolute_url(self):
         return reverse("client_detail", args=[self.code])
 
+    def is_editable_by(self, user):
+        """The rule of ClientQuerySet.editable_by, for a client already in hand."""
+        return user.is_authenticated and user.role == Role.THERAPIST and self.therapist_id == user.pk
+
 
 class SessionStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"

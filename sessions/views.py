@@ -70,7 +70,7 @@ def client_detail(request, code):
         "client": client,
         "sessions": sessions,
         "open_ruptures": ruptures.open().order_by("session__starts_at", "pk"),
-        "can_edit": client.therapist_id == request.user.pk,
+        "can_edit": client.is_editable_by(request.user),
         "now": timezone.now(),
     }
     return render(request, "sessions/client_detail.html", context)
@@ -106,14 +106,18 @@ def session_new(request, code):
 def session_detail(request, pk):
     session = get_session_for(request.user, pk)
     record(request, Action.VIEW, "session", key=session.key, client=session.client)
-    ruptures = session.ruptures.order_by("pk")
+    form = SessionStatusForm(session=session, initial={"status": session.status})
+    return _session_page(request, session, form)
+
+
+def _session_page(request, session, status_form, status=200):
     context = {
         "session": session,
-        "ruptures": ruptures,
-        "can_edit": session.client.therapist_id == request.user.pk,
-        "status_form": SessionStatusForm(session=session, initial={"status": session.status}),
+        "ruptures": session.ruptures.order_by("pk"),
+        "can_edit": session.client.is_editable_by(request.user),
+        "status_form": status_form,
     }
-    return render(request, "sessions/session_detail.html", context)
+    return render(request, "sessions/session_detail.html", context, status=status)
 
 
 @require_POST
@@ -121,9 +125,7 @@ def session_status(request, pk):
     session = get_session_for(request.user, pk, write=True)
     form = SessionStatusForm(request.POST, session=session)
     if not form.is_valid():
-        context = {"session": session, "ruptures": session.ruptures.order_by("pk"),
-                   "can_edit": True, "status_form": form}
-        return render(request, "sessions/session_detail.html", context, status=400)
+        return _session_page(request, session, form, status=400)
     session.status = form.cleaned_data["status"]
     session.save(update_fields=["status"])
     enqueue_sweep(client_id=session.client_id)
