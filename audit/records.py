@@ -31,10 +31,6 @@ class ClinicalRecord(models.Model):
     class Meta:
         abstract = True
 
-    @property
-    def is_deleted(self):
-        return self.deleted_at is not None
-
     def soft_delete(self, *, by, reason):
         if not reason.strip():
             raise ValueError("a deletion needs a reason")

@@ -16,10 +16,6 @@ from ruptures.models import (
 from sessions.models import SessionStatus
 
 
-def markers_of(kind):
-    return [(slug, Marker(slug).label) for slug, marker_kind in v.MARKER_KIND.items() if marker_kind == kind]
-
-
 class RuptureForm(forms.ModelForm):
     """Ordered for the minute after a session: kind, markers, intensity, then the rest."""
 

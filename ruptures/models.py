@@ -173,7 +173,3 @@ class RepairAttempt(ClinicalRecord):
 
     def __str__(self):
         return f"{self.get_strategy_display()}: {self.get_outcome_display()}"
-
-    @property
-    def same_session(self):
-        return self.session_id == self.rupture.session_id

@@ -174,10 +174,6 @@ class TherapySession(ClinicalRecord):
         return reverse("session_detail", args=[self.pk])
 
     @property
-    def ends_at(self):
-        return self.starts_at + timedelta(minutes=self.duration_minutes)
-
-    @property
     def is_loggable(self):
         """Ruptures are logged for sessions that took place, never for future ones."""
         return self.status in (SessionStatus.SCHEDULED, SessionStatus.HELD) and (
