@@ -8,13 +8,14 @@ own record of what worked, and hands back what the templates show.
 from dataclasses import dataclass
 
 from django.contrib.postgres.aggregates import JSONBAgg
-from django.db.models import Count, F, Q
-from django.db.models.functions import JSONObject
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, JSONObject
 
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RepairStatus
 from sessions.models import SessionStatus, TherapySession
 from strategies.engine import PastRupture, RuptureFacts, Suggestion, format_track_record, suggest
+from strategies.models import TrackRecord
 from strategies.rules import RECURRENCE_WINDOW
 
 
@@ -81,25 +82,30 @@ def history_before(session) -> tuple[PastRupture, ...]:
 
 
 def track_records(client, kind):
-    """(resolved, tried) per strategy: for this client, and clinic-wide for this kind."""
+    """(resolved, tried) per strategy: for this client, and clinic-wide for this kind.
+
+    In one query: the client's own attempts through their sessions, and the clinic's from
+    the rollup the database keeps (strategies.TrackRecord), never from all its history.
+    Attempts of soft-deleted ruptures count in neither.
+    """
     resolved = Q(outcome=RepairStatus.RESOLVED)
-    mine = Q(rupture__session__client=client)
-    rows = (
-        RepairAttempt.objects.filter(mine | Q(rupture__kind=kind))
-        .values("strategy")
-        .annotate(
-            client_tried=Count("pk", filter=mine),
-            client_resolved=Count("pk", filter=mine & resolved),
-            clinic_tried=Count("pk", filter=Q(rupture__kind=kind)),
-            clinic_resolved=Count("pk", filter=Q(rupture__kind=kind) & resolved),
-        )
-        .order_by()
+    client_rows = (
+        RepairAttempt.objects.filter(rupture__session__client=client, rupture__deleted_at__isnull=True)
+        .values("strategy").order_by()
+        .annotate(scope=Value("client"), tried=Count("pk"), resolved=Count("pk", filter=resolved))
+        .values_list("scope", "strategy", "tried", "resolved")
     )
-    for_client, for_clinic = {}, {}
-    for row in rows:
-        for_client[row["strategy"]] = (row["client_resolved"], row["client_tried"])
-        for_clinic[row["strategy"]] = (row["clinic_resolved"], row["clinic_tried"])
-    return for_client, for_clinic
+    clinic_rows = (
+        TrackRecord.objects.filter(kind=kind).values("strategy").order_by()
+        .annotate(scope=Value("clinic"), tried=Sum("attempts"),
+                  resolved=Coalesce(Sum("attempts", filter=resolved), 0))
+        .values_list("scope", "strategy", "tried", "resolved")
+    )
+    found = {"client": {}, "clinic": {}}
+    for scope, strategy, tried, resolved_n in client_rows.union(clinic_rows, all=True):
+        if tried:
+            found[scope][strategy] = (resolved_n, tried)
+    return found["client"], found["clinic"]
 
 
 def suggestions_for(session, facts: RuptureFacts) -> list[ShownSuggestion]:
