@@ -144,7 +144,10 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "rupture-log")
 # --- Sessions and cookies: pages hold PHI ---------------------------------------
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 15, minimum=1) * 60
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_HOURS", 12, minimum=1) * 3600
-SESSION_SAVE_EVERY_REQUEST = True  # the idle timeout slides with each request
+# The idle timeout slides with the requests, saved at most once a minute
+# (accounts.middleware.SessionLimitsMiddleware): not a database write on every page.
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_TOUCH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

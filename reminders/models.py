@@ -4,15 +4,15 @@ from django.utils import timezone
 
 from ruptures.models import RuptureEvent
 from ruptures.vocabulary import OPEN_STATUSES
-from sessions.models import Client, SessionStatus, TherapySession
+from sessions.models import SessionStatus, TherapySession, caseload_q
 
 
 class FlagQuerySet(models.QuerySet):
     def visible_to(self, user):
-        return self.filter(session__client__in=Client.objects.visible_to(user))
+        return self.filter(caseload_q(user, "session__client__"), session__client__deleted_at__isnull=True)
 
     def editable_by(self, user):
-        return self.filter(session__client__in=Client.objects.editable_by(user))
+        return self.filter(caseload_q(user, "session__client__", write=True), session__client__deleted_at__isnull=True)
 
     def upcoming(self, now=None):
         """Flags whose session is still ahead: what the home pages show."""
