@@ -162,3 +162,62 @@ def test_the_idle_limit_slides_with_requests_a_minute_apart(as_therapist):
             assert as_therapist.get("/clients/").status_code == 200
         traveller.shift(timedelta(minutes=15, seconds=1))
         assert as_therapist.get("/clients/")["Location"].startswith("/accounts/login/")
+
+
+# --- Indexes that match the pages' queries ----------------------------------------------------
+
+WATCHED = ("therapy_sessions_therapysession", "ruptures_ruptureevent", "ruptures_repairattempt",
+           "therapy_sessions_client")
+
+
+def seq_scans(node):
+    if node.get("Node Type") == "Seq Scan":
+        yield node["Relation Name"]
+    for child in node.get("Plans", ()):
+        yield from seq_scans(child)
+
+
+def scans_forced_off(queries):
+    """Tables each SELECT would still scan whole with sequential scans made as dear as
+    they get: those no index serves. (On a test database's few rows the planner rightly
+    prefers a sequential scan, so the plan it would choose proves nothing.)"""
+    found = set()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in queries:
+            sql = query["sql"]
+            if not sql.lstrip().lstrip("(").upper().startswith(("SELECT", "WITH")):
+                continue
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql.replace("%", "%%"))
+            plan = cursor.fetchone()[0]
+            found |= {t for t in seq_scans(plan[0]["Plan"]) if t in WATCHED}
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    return found
+
+
+def test_every_everyday_page_has_an_index_for_each_of_its_queries(
+    client, therapist, supervisor, client_record, held_session
+):
+    from tests.conftest import login
+
+    earlier = make_session(client_record, days_ago=8)
+    rupture = make_rupture(earlier)
+    make_attempt(rupture, session=held_session, outcome="resolved")
+    make_rupture(held_session, repair_status="attempted")
+    upcoming = make_session(client_record, days_ago=-2, status="scheduled")
+    pages = [
+        "/", "/clients/", f"/clients/{client_record.code}/", f"/ruptures/{rupture.pk}/",
+        f"/sessions/{upcoming.pk}/brief",
+        f"/sessions/{held_session.pk}/ruptures/new?kind=withdrawal&markers=denial",
+    ]
+    login(client, therapist)
+    for page in pages:
+        # The rupture form's address is the live suggestions endpoint when htmx asks.
+        htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "suggestions"} if "new?" in page else {}
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(page, **htmx).status_code == 200
+        assert scans_forced_off(queries) == set(), page
+    login(client, supervisor)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/supervision/").status_code == 200
+    assert scans_forced_off(queries) == set()
