@@ -259,6 +259,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Publishing from a web request (on commit) gives up quickly when Redis is down: the
 # save has succeeded and the periodic sweep catches up.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# How often beat recomputes the whole clinic's figures for the admins' dashboard
+# (supervision/tasks.py), so that no page request scans the clinic's history.
+SUPERVISION_CLINIC_REFRESH_SECONDS = env_int("SUPERVISION_CLINIC_REFRESH_SECONDS", 120, minimum=10)
 CELERY_BEAT_SCHEDULE = {
     # Every few minutes, so that a session booked for later today, or a rupture logged
     # just before one, is flagged in time; a sweep that finds nothing new costs a few
@@ -268,6 +271,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reminders.sweep",
         "schedule": REMINDER_SWEEP_MINUTES * 60,
         "options": {"expires": REMINDER_SWEEP_MINUTES * 60},
+    },
+    "refresh-clinic-figures": {
+        "task": "supervision.refresh_clinic_figures",
+        "schedule": SUPERVISION_CLINIC_REFRESH_SECONDS,
+        "options": {"expires": SUPERVISION_CLINIC_REFRESH_SECONDS},
     },
 }
 

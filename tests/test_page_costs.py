@@ -221,3 +221,43 @@ def test_every_everyday_page_has_an_index_for_each_of_its_queries(
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/supervision/").status_code == 200
     assert scans_forced_off(queries) == set()
+
+
+# --- The whole clinic's dashboard figures, kept fresh by beat -----------------------------------
+
+
+def test_beat_keeps_the_clinics_figures_so_an_admins_page_scans_no_history(
+    client, admin_user, supervisor, rupture, settings
+):
+    from django.core.cache import cache
+
+    from supervision.tasks import refresh_clinic_figures
+    from tests.conftest import login
+
+    settings.SUPERVISION_CACHE_SECONDS = 60
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "clinic-figures-tests"}}
+    cache.clear()
+    assert "supervision.refresh_clinic_figures" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+    assert refresh_clinic_figures.delay().get() == {"refreshed": 1, "therapists": 1}
+    login(client, admin_user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/supervision/")
+    assert response.status_code == 200
+    assert not any("percentile_cont" in q["sql"] for q in queries.captured_queries)
+    assert response.context["total"].measures.ruptures == 1
+    assert "Figures as of" in response.content.decode()
+    # Other filters are computed on request.
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/supervision/", {"kind": "confrontation"}).status_code == 200
+    assert any("percentile_cont" in q["sql"] for q in queries.captured_queries)
+    cache.clear()
+
+
+def test_beat_refreshes_nothing_when_the_figures_are_not_kept(admin_user, settings):
+    from supervision.tasks import refresh_clinic_figures
+
+    settings.SUPERVISION_CACHE_SECONDS = 0
+    assert refresh_clinic_figures.delay().get() == {"refreshed": 0}
