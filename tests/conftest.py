@@ -8,6 +8,7 @@ from accounts import mfa
 from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role
 from tests.factories import make_client, make_rupture, make_session, make_user, supervise
+from tests.outside import pytest_configure, pytest_sessionfinish  # noqa: F401 (pytest's hooks)
 
 
 @pytest.fixture(autouse=True)

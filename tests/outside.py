@@ -1,0 +1,58 @@
+"""Catch the test run reading a file beside the repository instead of inside it.
+
+A fresh clone has nothing beside it, so a file read from the repository's parent folder
+works on our machines and fails on everyone else's. An audit hook (installed once, for
+the whole run, by `tests/conftest.py`) notes every file opened in that parent folder
+outside the repository, and the run fails at the end if there was one. Temporary
+folders, the virtualenv and the system are elsewhere and are not looked at.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_ROOT = str(ROOT)
+_BESIDE = str(ROOT.parent) + os.sep
+
+# Paths opened beside the repository during this run, in the order they were opened.
+reads_beside: list[str] = []
+_installed = False
+
+
+def is_beside(path) -> bool:
+    """Is `path` in the repository's parent folder, but not in the repository?"""
+    if isinstance(path, int):
+        return False  # an already open file descriptor
+    try:
+        text = os.path.abspath(os.fsdecode(path))
+    except (TypeError, ValueError):
+        return False
+    return text.startswith(_BESIDE) and text != _ROOT and not text.startswith(_ROOT + os.sep)
+
+
+def _hook(event, args):
+    if event == "open" and args and is_beside(args[0]):
+        reads_beside.append(os.path.abspath(os.fsdecode(args[0])))
+
+
+def install():
+    # An audit hook cannot be removed again, so there is one for the whole process.
+    global _installed
+    if not _installed:
+        sys.addaudithook(_hook)
+        _installed = True
+
+
+def pytest_configure(config):
+    install()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if reads_beside:
+        listed = "\n  ".join(dict.fromkeys(reads_beside))
+        sys.stderr.write(
+            f"\nThe tests read files beside the repository ({ROOT.parent}), which a fresh "
+            f"clone does not have:\n  {listed}\n"
+        )
+        session.exitstatus = 1
