@@ -4,16 +4,19 @@ A fresh clone has nothing beside it, so a file read from the repository's parent
 works on our machines and fails on everyone else's. An audit hook (installed once, for
 the whole run, by `tests/conftest.py`) notes every file opened in that parent folder
 outside the repository, and the run fails at the end if there was one. Temporary
-folders, the virtualenv and the system are elsewhere and are not looked at.
+folders, the virtualenv and the system are elsewhere and are not looked at; nor are
+hidden folders beside it (a clone in a home folder has `~/.cache` there).
 """
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _ROOT = str(ROOT)
 _BESIDE = str(ROOT.parent) + os.sep
+_TEMP = os.path.abspath(tempfile.gettempdir()) + os.sep
 
 # Paths opened beside the repository during this run, in the order they were opened.
 reads_beside: list[str] = []
@@ -28,7 +31,10 @@ def is_beside(path) -> bool:
         text = os.path.abspath(os.fsdecode(path))
     except (TypeError, ValueError):
         return False
-    return text.startswith(_BESIDE) and text != _ROOT and not text.startswith(_ROOT + os.sep)
+    if not text.startswith(_BESIDE) or text == _ROOT or text.startswith(_ROOT + os.sep):
+        return False
+    # A repository cloned straight into the temporary folder has pytest's own there.
+    return not text[len(_BESIDE) :].startswith(".") and not text.startswith(_TEMP)
 
 
 def _hook(event, args):
