@@ -14,16 +14,14 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-_ROOT = str(ROOT)
-_BESIDE = str(ROOT.parent) + os.sep
-_TEMP = os.path.abspath(tempfile.gettempdir()) + os.sep
+TEMP = Path(tempfile.gettempdir()).resolve()
 
 # Paths opened beside the repository during this run, in the order they were opened.
 reads_beside: list[str] = []
 _installed = False
 
 
-def is_beside(path) -> bool:
+def is_beside(path, *, root=ROOT, temp=TEMP) -> bool:
     """Is `path` in the repository's parent folder, but not in the repository?"""
     if isinstance(path, int):
         return False  # an already open file descriptor
@@ -31,10 +29,15 @@ def is_beside(path) -> bool:
         text = os.path.abspath(os.fsdecode(path))
     except (TypeError, ValueError):
         return False
-    if not text.startswith(_BESIDE) or text == _ROOT or text.startswith(_ROOT + os.sep):
+    root, beside = str(root), str(Path(root).parent).rstrip(os.sep) + os.sep
+    if not text.startswith(beside) or text == root or text.startswith(root + os.sep):
         return False
-    # A repository cloned straight into the temporary folder has pytest's own there.
-    return not text[len(_BESIDE) :].startswith(".") and not text.startswith(_TEMP)
+    if text[len(beside) :].startswith("."):
+        return False
+    # A repository cloned straight into the temporary folder (or above it) has pytest's
+    # own temporary files beside it; one in a folder of its own there does not.
+    temp = str(temp).rstrip(os.sep) + os.sep
+    return not (temp.startswith(beside) and text.startswith(temp))
 
 
 def _hook(event, args):

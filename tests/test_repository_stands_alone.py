@@ -172,6 +172,10 @@ def test_its_code_builds_no_path_above_the_repository(files):
 # --- What the test run opens -----------------------------------------------------------
 
 
+@pytest.mark.skipif(
+    not outside.is_beside(outside.ROOT.parent / "x"),
+    reason="the repository sits straight in the temporary folder: its neighbours are pytest's",
+)
 def test_it_notices_when_the_tests_open_a_file_beside_the_repository():
     beside = ROOT.parent / f"{ROOT.name}-not-there.json"
     before = len(outside.reads_beside)
@@ -181,10 +185,21 @@ def test_it_notices_when_the_tests_open_a_file_beside_the_repository():
     del outside.reads_beside[before:]  # this one was on purpose
 
 
-def test_it_does_not_count_the_repository_or_temporary_folders_as_beside_it(tmp_path):
-    assert not outside.is_beside(ROOT / "README.md")
-    assert not outside.is_beside(ROOT)
-    assert not outside.is_beside(tmp_path / "x")
-    assert outside.is_beside(ROOT.parent / "shared" / "domain.md")
-    assert outside.is_beside(str(ROOT) + "-other/x")
-    assert not outside.is_beside(ROOT.parent / ".cache" / "x")
+@pytest.mark.parametrize(
+    "path, root, beside",
+    [
+        ("/srv/notes/domain.md", "/srv/repo", True),
+        ("/srv/repo-other/x", "/srv/repo", True),
+        ("/srv/repo/README.md", "/srv/repo", False),
+        ("/srv/repo", "/srv/repo", False),
+        ("/srv/.cache/x", "/srv/repo", False),
+        ("/tmp/pytest-of-me/x", "/srv/repo", False),
+        ("/etc/hosts", "/srv/repo", False),
+        ("/tmp/tmp.a1/shared/x", "/tmp/tmp.a1/repo", True),
+        ("/tmp/pytest-of-me/x", "/tmp/tmp.a1/repo", False),
+        ("/tmp/pytest-of-me/x", "/tmp/repo", False),
+        ("/tmp/shared/x", "/tmp/repo", False),  # indistinguishable from pytest's own
+    ],
+)
+def test_it_tells_a_file_beside_the_repository_from_the_rest(path, root, beside):
+    assert outside.is_beside(path, root=root, temp="/tmp") is beside
