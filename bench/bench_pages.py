@@ -5,8 +5,8 @@ Not a test: timings depend on the machine. What it does, every step bounded in t
 1. for each size, the large demo clinic (200 therapists, 5,000 clients, about 100,000
    sessions) and one four times larger (800, 20,000, about 400,000), uses a database
    beside DATABASE_URL's (``<name>_bench_large``, ``<name>_bench_xl``, or --large/--xl
-   URLs), migrating it and building the clinic with ``seed_demo`` if it has none; the
-   databases are kept for the next run (--drop drops them at the end);
+   URLs), migrating it and building the clinic with ``seed_demo`` (and one reminder
+   sweep) if it has none; the databases are kept for the next run (--drop drops them);
 2. EXPLAINs every query of every page on it, as the page's user (bench/plans.py), and
    prints each sequential scan of sessions, ruptures, repair attempts or clients;
 3. serves it as deployed: gunicorn (sync workers) behind Caddy terminating TLS
@@ -138,6 +138,9 @@ def _run_size(size, database_url, tmp, args):
     built = _manage(env, "seed_demo", "--scale", size, timeout=1800).strip()
     if "already present" not in built:
         print(f"[{size}] {built} ({time.perf_counter() - started:.0f}s)")
+        # One sweep, as the demo does, so the pages show the flags a clinic has.
+        _manage({**env, "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"},
+                "flag_open_ruptures", timeout=1800)
         subprocess.run(["psql", database_url, "-qc", "VACUUM ANALYZE"], check=True, timeout=1800)
     plans = json.loads(subprocess.run(
         [sys.executable, "bench/plans.py", "--json"], env=env, cwd=ROOT, check=True,

@@ -63,6 +63,8 @@ def explain_pages(*, analyze=False, verbose=False, only=None):
         client.cookies[name] = value
         headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in target.headers.items()}
         with override_settings(**({"SUPERVISION_CACHE_SECONDS": 0} if target.live else {})):
+            # The second request is the one measured: the first of a session stamps it.
+            client.get(target.path, secure=True, **headers)
             with CaptureQueriesContext(connection) as captured:
                 response = client.get(target.path, secure=True, **headers)
         scans, sql_ms = [], 0.0

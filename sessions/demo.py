@@ -1,6 +1,6 @@
 """A realistic demo clinic, written with COPY.
 
-The numbers follow domain.md section 9: therapists log a rupture in roughly 40-55% of
+The numbers follow docs/domain.md section 9: therapists log a rupture in roughly 40-55% of
 sessions, withdrawal outnumbers confrontation about 3:1, about one client in five
 drops out, weekly sessions. Generation is seeded, and each client's history is drawn
 from its own seed (its therapist and its place in their caseload), so the same scale
