@@ -2,12 +2,14 @@
 database maintains, and no session write on every request. (Times: bench/bench_pages.py.)"""
 
 import re
+import threading
 from datetime import timedelta
 from io import StringIO
 
+import pytest
 import time_machine
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -261,3 +263,52 @@ def test_beat_refreshes_nothing_when_the_figures_are_not_kept(admin_user, settin
 
     settings.SUPERVISION_CACHE_SECONDS = 0
     assert refresh_clinic_figures.delay().get() == {"refreshed": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["attempt", "deletion"])
+def test_an_attempt_saved_while_its_rupture_is_deleted_is_counted_once_or_not_at_all(
+    role_groups, therapist, client_record, first
+):
+    """Two transactions at once: whichever commits first, the rollup ends as a recount."""
+    rupture = make_rupture(make_session(client_record, days_ago=14))
+    make_attempt(rupture, outcome="resolved")
+    holding, done = threading.Event(), threading.Event()
+    errors = []
+
+    def attempt():
+        try:
+            with transaction.atomic():
+                make_attempt(rupture, outcome="attempted")
+                holding.set()
+                done.wait(5)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def deletion():
+        try:
+            with transaction.atomic():
+                RuptureEvent.objects.get(pk=rupture.pk).soft_delete(by=therapist, reason="Duplicate entry.")
+                holding.set()
+                done.wait(5)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    starts, then = (attempt, deletion) if first == "attempt" else (deletion, attempt)
+    holder = threading.Thread(target=starts)
+    holder.start()
+    assert holding.wait(10)
+    # The second transaction waits on the first's lock on the rupture; let it start, then
+    # let the first commit.
+    second = threading.Thread(target=then)
+    second.start()
+    second.join(0.5)
+    done.set()
+    holder.join(10)
+    second.join(10)
+    assert not errors
+    assert rollup() == recount() == {}
