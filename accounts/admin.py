@@ -26,7 +26,8 @@ from accounts import services
 from accounts.models import SupervisionLink, User
 
 PERSON_FIELDS = ["username", "display_name", "first_name", "last_name", "email"]
-OPERATOR_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+# Staff is not among them: it follows the role (services.set_role), admins and operators only.
+OPERATOR_FIELDS = ["is_superuser", "groups", "user_permissions"]
 
 
 class NewPersonForm(forms.ModelForm):
