@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.services import addresses_on_file, record_email_changes
 from audit.log import record
 from audit.models import AccessEvent, Action
 from exchange.exporter import export_caseload, snapshot
@@ -60,7 +61,12 @@ def apply_upload(*, request, upload_id: int) -> ImportResult | None:
     )
     if upload is None:
         return None
+    # An import can change people's addresses: each change is recorded and announced, as in
+    # the admin site, so that a file cannot quietly redirect someone's password links.
+    addresses = addresses_on_file()
     result = run_import(bytes(upload.content), request=request, via="web")
+    if result.applied:
+        record_email_changes(request=request, before=addresses)
     upload.content = b""
     upload.counts = result.counts_dict()
     if result.applied:

@@ -371,3 +371,19 @@ def test_it_publishes_only_the_tls_proxy_in_docker_compose():
     assert 'DJANGO_TRUSTED_PROXY_COUNT: "1"' in (ROOT / "docker-compose.yml").read_text()
     caddyfile = (ROOT / "Caddyfile").read_text()
     assert "reverse_proxy web:8000" in caddyfile
+
+
+def test_it_records_and_announces_an_address_changed_by_a_caseload_import(
+        as_admin, admin_user, therapist, django_capture_on_commit_callbacks):
+    from tests.test_exchange_web import upload
+
+    file = {"format": "caseload", "version": 1,
+            "users": [{"username": "dlee", "role": "therapist", "email": "attacker@example.net"}]}
+    made = upload(as_admin, file)["Location"]
+    with django_capture_on_commit_callbacks(execute=True):
+        as_admin.post(made + "apply")
+    assert User.objects.get(pk=therapist.pk).email == "attacker@example.net"
+    event = AccessEvent.objects.get(action="account")
+    assert (event.user, event.what, event.key) == (admin_user, "email", "dlee")
+    assert any("e-mail address of your account was changed" in m.body for m in mail.outbox
+               if "dlee@clinic.example" in m.to)
