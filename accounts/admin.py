@@ -27,6 +27,7 @@ from accounts.models import SupervisionLink, User
 
 PERSON_FIELDS = ["username", "display_name", "first_name", "last_name", "email"]
 # Staff is not among them: it follows the role (services.set_role), admins and operators only.
+# Superuser is shown, never edited: operators are made with `createsuperuser` on the server.
 OPERATOR_FIELDS = ["is_superuser", "groups", "user_permissions"]
 
 
@@ -76,7 +77,7 @@ class UserAdmin(admin.ModelAdmin):
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = ["second_factor", "last_login", "date_joined"]
+        readonly = ["second_factor", "last_login", "date_joined", "is_superuser"]
         if obj is not None and obj.pk == request.user.pk and not request.user.is_superuser:
             readonly.append("role")  # nobody raises their own rights
         return readonly

@@ -106,12 +106,13 @@ def test_it_hides_operators_from_clinic_admins(as_admin, superuser):
     assert response.redirect_chain[-1][0] == "/admin/"
 
 
-def test_it_lets_an_operator_grant_rights(client, superuser, therapist):
+def test_it_lets_an_operator_grant_groups_but_make_operators_only_on_the_server(client, superuser, therapist):
     verified(client, superuser)
     group = Group.objects.create(name="research")
     client.post(f"/admin/accounts/user/{therapist.pk}/change/",
-                change_form_data(therapist, is_staff="on", groups=[group.pk]))
+                change_form_data(therapist, is_staff="on", is_superuser="on", groups=[group.pk]))
     therapist = User.objects.get(pk=therapist.pk)
+    assert not therapist.is_superuser
     # The role keeps its own group and decides staff; other groups are the operator's to give.
     assert sorted(therapist.groups.values_list("name", flat=True)) == ["research", "therapist"]
     assert not therapist.is_staff
@@ -387,3 +388,10 @@ def test_it_records_and_announces_an_address_changed_by_a_caseload_import(
     assert (event.user, event.what, event.key) == (admin_user, "email", "dlee")
     assert any("e-mail address of your account was changed" in m.body for m in mail.outbox
                if "dlee@clinic.example" in m.to)
+
+
+def test_it_keeps_an_operator_in_the_admin_site_whatever_role_they_are_given(superuser):
+    from accounts.services import set_role
+
+    set_role(user=superuser, role=Role.THERAPIST)
+    assert User.objects.get(pk=superuser.pk).is_staff
