@@ -34,6 +34,7 @@ def overview(request):
 
 def _overview(request, *, remove_form, status=200):
     user = request.user
+    remove_form.fields["code"].widget.attrs.pop("autofocus", None)  # not the page's first field
     return render(request, "accounts/mfa_overview.html", {
         "enrolled": mfa.is_enrolled(request),
         "required": mfa.is_required(user),
