@@ -10,7 +10,8 @@ Not a test: timings depend on the machine. What it does, every step bounded in t
 2. EXPLAINs every query of every page on it, as the page's user (bench/plans.py), and
    prints each sequential scan of sessions, ruptures, repair attempts or clients;
 3. serves it as deployed: gunicorn (sync workers) behind Caddy terminating TLS
-   (Debian's ``caddy``; a throwaway self-signed certificate from ``openssl``), under
+   (Debian's ``caddy``, configured as the Caddyfile beside docker-compose.yml; a throwaway
+   self-signed certificate from ``openssl``), under
    bench/bench_settings.py, whose URLconf adds the bare page; a second gunicorn with
    SUPERVISION_CACHE_SECONDS=0 serves the live dashboard;
 4. loads each page with wrk (``apt-get install wrk``) over TLS on loopback for --seconds
@@ -63,7 +64,6 @@ CADDYFILE = """{{
 """
 SITE = """https://127.0.0.1:{port} {{
 	tls {tmp}/cert.pem {tmp}/key.pem
-	encode gzip
 	reverse_proxy 127.0.0.1:{upstream}
 }}
 """
@@ -117,6 +117,7 @@ def _env(database_url, *, live=False):
         "DJANGO_DEBUG": "0",
         "DJANGO_MANIFEST_STATIC": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SITE_URL": "https://127.0.0.1",
         # Caddy is the one proxy in front, as in docker-compose.yml.
         "DJANGO_TRUSTED_PROXY_COUNT": "1",
     }

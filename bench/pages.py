@@ -89,7 +89,7 @@ def sign_in(username) -> str:
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    if user.role in settings.MFA_REQUIRED_ROLES:
+    if mfa.is_required(user):
         device, _ = TOTPDevice.objects.get_or_create(user=user, name="bench", defaults={"confirmed": True})
         session[DEVICE_ID_SESSION_KEY] = device.persistent_id
         session[mfa.ENROLLED] = True
