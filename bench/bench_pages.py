@@ -17,7 +17,8 @@ Not a test: timings depend on the machine. What it does, every step bounded in t
 4. loads each page with wrk (``apt-get install wrk``) over TLS on loopback for --seconds
    after a warm-up, as therapist001 (25 clients, the same caseload at both sizes) or
    supervisor001 (10 therapists), each page right after a run of the bare page, which
-   its ratio is taken against (on a shared machine the load drifts between runs);
+   its ratio is taken against (on a shared machine the load drifts between runs), and
+   --repeat times over, the median ratio counting;
 5. prints one table: time per request and throughput against the bare page at each
    size, and the larger clinic's time per request over the large one's, each in units
    of its own bare page (the aims: at least 0.5 of the bare page's throughput, at most
@@ -29,6 +30,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,8 +73,10 @@ SITE = """https://127.0.0.1:{port} {{
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=6, help="load per page (default 6)")
+    parser.add_argument("--seconds", type=int, default=5, help="load per run (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up per page (default 2)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each page, each after its own bare-page run; the median counts")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3)")
     parser.add_argument("--large", help="database URL of the large clinic")
@@ -175,15 +179,16 @@ def _run_size(size, database_url, tmp, args):
         measured = {}
         # Each page right after its own run of the bare page: on a shared machine the load
         # drifts, and a ratio of two runs minutes apart would measure the drift.
-        for target in (t for t in targets if t is not base):
-            for run in (base, target):
-                port, cookie = fronts[run["live"]], picked["cookies"][run["who"]]
-                _wrk(port, run, cookie, args.warmup, args.connections)
-                result = _wrk(port, run, cookie, args.seconds, args.connections)
-                result["paired_with"] = target["name"]
-                measured.setdefault(run["name"], []).append(result)
-                print(f"[{size}] {run['name']:<22} {result['rps']:8.1f} req/s "
-                      f"{result['mean_ms']:7.1f} ms mean {result['p95_ms']:7.1f} ms p95")
+        for repeat in range(args.repeat):
+            for target in (t for t in targets if t is not base):
+                for run in (base, target):
+                    port, cookie = fronts[run["live"]], picked["cookies"][run["who"]]
+                    _wrk(port, run, cookie, args.warmup, args.connections)
+                    result = _wrk(port, run, cookie, args.seconds, args.connections)
+                    result["pair"] = (target["name"], repeat)
+                    measured.setdefault(run["name"], []).append(result)
+                    print(f"[{size}] {run['name']:<22} {result['rps']:8.1f} req/s "
+                          f"{result['mean_ms']:7.1f} ms mean {result['p95_ms']:7.1f} ms p95")
     finally:
         for server in reversed(servers):
             server.terminate()
@@ -278,7 +283,8 @@ def _wrk(port, target, cookie, seconds, connections):
 
 
 def _mean(runs, key):
-    return sum(r[key] for r in runs) / len(runs)
+    done = [r for r in runs if r["requests"]]  # a run whose requests all outlasted it says nothing
+    return sum(r[key] for r in done) / len(done) if done else float("nan")
 
 
 def _report(results, args):
@@ -304,8 +310,10 @@ def _report(results, args):
             if name == first["order"][0]:
                 ratio = 1.0
             else:
-                # Against the bare page's run just before this page's.
-                ratio = runs[0]["rps"] / next(b for b in bare if b["paired_with"] == name)["rps"]
+                # Each run against the bare page's run just before it; the median of them.
+                paired = {tuple(b["pair"]): b["rps"] for b in bare}
+                pairs = [r["rps"] / paired[tuple(r["pair"])] for r in runs if paired[tuple(r["pair"])]]
+                ratio = statistics.median(pairs) if pairs else float("nan")
             ratios.append(ratio)
             cells += [f"{_mean(runs, 'mean_ms'):.1f}", f"{ratio:.2f}"]
             if name != first["order"][0] and ratio < THROUGHPUT_AIM:
