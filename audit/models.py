@@ -7,6 +7,10 @@ class Action(models.TextChoices):
     VIEW = "view", "Viewed"
     EXPORT = "export", "Exported"
     IMPORT = "import", "Imported"
+    # A client's one-time check link: made by the therapist, opened and answered by the client.
+    LINK = "link", "Made a client link"
+    OPEN = "open", "Opened by the client"
+    ANSWER = "answer", "Answered by the client"
 
 
 class AccessEvent(models.Model):
