@@ -45,8 +45,11 @@ def record_therapist_check(*, session: TherapySession, answers: dict, by, instru
     return check
 
 
-def record_no_rupture(*, session: TherapySession, by) -> AllianceCheck:
-    """"No rupture this session" is the therapist's `tension` = `no`, keeping any other answer."""
+def record_no_rupture(*, session: TherapySession, by) -> AllianceCheck | None:
+    """"No rupture this session" is the therapist's `tension` = `no`, keeping any other answer.
+
+    None when the clinic has no check loaded: the mark alone is kept.
+    """
     current = AllianceCheck.objects.therapist().filter(session=session).select_related("instrument").first()
     answers = {}
     if current is not None:
@@ -56,7 +59,9 @@ def record_no_rupture(*, session: TherapySession, by) -> AllianceCheck:
         if tension_item:
             answers[tension_item["slug"]] = "no"
         return record_therapist_check(session=session, answers=answers, by=by, instrument=current.instrument)
-    instrument = _instrument(Respondent.THERAPIST)
+    instrument = Instrument.objects.current(Respondent.THERAPIST)
+    if instrument is None:
+        return None
     tension_item = instrument.item_for("tension")
     if tension_item:
         answers[tension_item["slug"]] = "no"

@@ -29,6 +29,9 @@ def therapist_check(request, pk):
         return redirect(session)
     current = session.checks.therapist().select_related("instrument").first()
     instrument = current.instrument if current else Instrument.objects.current(Respondent.THERAPIST)
+    if instrument is None:
+        messages.error(request, "No alliance check is loaded for this clinic (see load_instrument).")
+        return redirect(session)
     form = CheckForm(request.POST, instrument=instrument)
     if not form.is_valid():
         return session_views.render_session_page(request, session, check_form=form, status=400)

@@ -135,3 +135,14 @@ def as_supervisor(client, supervisor):
 @pytest.fixture
 def as_admin(client, admin_user):
     return login(client, admin_user)
+
+
+@pytest.fixture
+def shipped_instruments(db):
+    """The alliance check a migration loads, which an earlier transactional test flushes."""
+    from checks.instruments import SHIPPED, load_file
+    from checks.models import Instrument
+
+    if not Instrument.objects.filter(slug="alliance_check").exists():
+        load_file(SHIPPED.read_bytes(), instrument_model=Instrument)
+    return Instrument.objects.filter(slug="alliance_check")
