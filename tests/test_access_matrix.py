@@ -11,6 +11,8 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
+from checks.models import AllianceCheck, ClientCheckLink
+from checks.services import make_client_link
 from exchange.models import CaseloadUpload, UploadStatus
 from reminders.models import SweepHeartbeat
 from ruptures.models import RuptureEvent
@@ -51,6 +53,10 @@ MATRIX = {
     "session_status": ("/sessions/{session}/status", {"anonymous": LOGIN, "*": 405}),
     "session_no_rupture": ("/sessions/{session}/no-rupture", {"anonymous": LOGIN, "*": 405}),
     "session_brief": ("/sessions/{session}/brief", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
+    "session_check": ("/sessions/{session}/check", {"anonymous": LOGIN, "*": 405}),
+    "session_ask_client": ("/sessions/{session}/ask-client", {"anonymous": LOGIN, "*": 405}),
+    # The client's one-time link: no sign-in for anyone, the same page for everyone.
+    "client_check": ("/c/{token}", {"*": 200}),
     "session_delete": ("/sessions/{session}/delete", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "rupture_new": ("/sessions/{session}/ruptures/new", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "rupture_detail": ("/ruptures/{rupture}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
@@ -112,15 +118,16 @@ def signed_in(request, client, mfa_enforced):
 
 
 @pytest.fixture
-def records(rupture, admin_user):
+def records(rupture, admin_user, shipped_instruments):
     SweepHeartbeat.objects.create(finished_at=timezone.now())  # a healthy system: /healthz says 200
     make_attempt(rupture)
     upload = CaseloadUpload.objects.create(
         uploaded_by=admin_user, filename="clinic.json", size=2, sha256="0" * 64, content=b"{}",
         status=UploadStatus.REFUSED, problems=[["format", "expected caseload"]], counts={},
     )
+    _, token = make_client_link(session=rupture.session, by=rupture.session.therapist)
     return {"code": rupture.session.client.code, "session": rupture.session_id, "rupture": rupture.pk,
-            "upload": upload.pk}
+            "upload": upload.pk, "token": token}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -148,6 +155,8 @@ WRITES = [
     ("/ruptures/{rupture}/attempts/new", {"session": "{session}", "strategy": "invite_discussion",
                                           "outcome": "resolved"}),
     ("/ruptures/{rupture}/delete", {"reason": "x"}),
+    ("/sessions/{session}/check", {"tension": "no", "together": "4"}),
+    ("/sessions/{session}/ask-client", {}),
 ]
 
 
@@ -160,6 +169,7 @@ def test_it_lets_no_one_but_the_therapist_write(persona, signed_in, records, rup
         assert client.post(template.format(**records), data).status_code == 404, template
     assert RuptureEvent.all_objects.values().get(pk=rupture.pk) == before
     assert RuptureEvent.all_objects.count() == 1
+    assert not AllianceCheck.all_objects.exists() and ClientCheckLink.all_objects.count() == 1
 
 
 @pytest.mark.parametrize("persona", ["other_therapist", "other_supervisor", "admin_user"])
