@@ -10,6 +10,7 @@ from audit.log import record
 from audit.models import Action
 from audit.views import confirm_soft_delete
 from checks.pages import session_checks
+from checks.trend import points_for, trend_svg
 from checks.services import record_no_rupture
 from reminders.services import enqueue_sweep
 from ruptures.models import OPEN_STATUSES, RuptureEvent
@@ -75,6 +76,8 @@ def client_detail(request, code):
         "can_edit": client.is_editable_by(request.user),
         "now": timezone.now(),
     }
+    points = points_for(client)
+    context.update(check_points=points, check_trend=trend_svg(points) if points else None)
     return render(request, "sessions/client_detail.html", context)
 
 

@@ -257,3 +257,20 @@ def test_a_therapist_who_saw_the_tension_is_not_unlogged(held_session, shipped_i
     make_check(held_session, "client", tension="no", intensity=None, worked_through=None, together=4)
     make_check(held_session, "therapist", tension="yes", intensity=2)
     assert AllianceCheck.objects.unlogged().count() == 0
+
+
+def test_the_client_page_draws_both_sides_over_time_with_its_numbers(as_therapist, client_record,
+                                                                     shipped_instruments,
+                                                                     django_assert_max_num_queries):
+    for days, (t, c, together) in enumerate([("no", "no", 5), ("yes", "rather_not_say", 4), ("no", "yes", 2)]):
+        session = make_session(client_record, days_ago=30 - days * 7)
+        make_check(session, "therapist", tension=t, together=4)
+        make_check(session, "client", tension=c, together=together)
+    for _ in range(5):
+        make_session(client_record, days_ago=1)
+    with django_assert_max_num_queries(14):
+        page = as_therapist.get(f"/clients/{client_record.code}/").content.decode()
+    assert '<svg class="trend alliance-trend"' in page and 'role="img"' in page
+    assert "both sides gave the same tension answer in 1 of 2 sessions" in page
+    assert "<td>rather not say</td>" in page and "client-reported rupture" in page
+    assert page.count("<title>") >= 9
