@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
+
+from checks import meaning
+from checks.models import AllianceCheck
 
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
@@ -105,7 +108,35 @@ class Measures:
     open_now: int = 0
     open_flags: int = 0
     undiscussed: int = 0
+    # The alliance checks of the period's held sessions (checks.meaning, §8a).
+    therapist_checks: int = 0
+    client_checks: int = 0
+    client_reported: int = 0
+    unlogged: int = 0
+    # Tension answers of both sides, therapist's first: yes/yes, no/no, yes/no, no/yes.
+    tension_pairs: tuple[int, int, int, int] = (0, 0, 0, 0)
     weeks: list[Week] = field(default_factory=list)
+
+    @property
+    def therapist_completion(self) -> float | None:
+        return _ratio(self.therapist_checks, self.held_sessions)
+
+    @property
+    def client_completion(self) -> float | None:
+        return _ratio(self.client_checks, self.held_sessions)
+
+    @property
+    def client_reported_rate(self) -> float | None:
+        return _ratio(self.client_reported, self.client_checks)
+
+    @property
+    def agreement(self) -> meaning.Agreement:
+        yy, nn, yn, ny = self.tension_pairs
+        return meaning.agreement_from_counts(yes_yes=yy, no_no=nn, yes_no=yn, no_yes=ny)
+
+    @property
+    def tension_kappa(self) -> float | None:
+        return self.agreement.kappa
 
     @property
     def per_session(self) -> float | None:
@@ -184,7 +215,72 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
             ]
             results[grouping][tuple(row[c] for c in grouping)] = measures
     _add_open_flags(results, team, sets)
+    _add_check_figures(results, team, period, sets)
     return results
+
+
+def _fold(results, sets, group_of, therapist_id, client_id, add):
+    ids = {"therapist_id": therapist_id, "client_id": client_id, "group_id": group_of[therapist_id]}
+    for grouping in sets:
+        measures = results[grouping].get(tuple(ids[c] for c in grouping))
+        if measures is not None:
+            add(measures)
+
+
+def _add_check_figures(results, team, period, sets):
+    """The checks of the period's held sessions, per client: one more query, whatever the size.
+
+    Completion counts answered checks (a client's "rather not answer" is not one); the
+    agreement pairs both sides' `tension` of one session; unlogged is
+    AllianceCheck.objects.unlogged(), the one home of that rule.
+    """
+    group_of = dict(team)
+
+    def side(respondent):
+        return AllianceCheck.objects.filter(session=OuterRef("pk"), respondent=respondent)
+
+    def both(therapist, client):
+        return Count("pk", filter=Q(t_tension=therapist, k_tension=client))
+
+    rows = (
+        TherapySession.objects.filter(
+            client__therapist_id__in=list(group_of), client__deleted_at__isnull=True,
+            status=SessionStatus.HELD, starts_at__gte=period.start_at, starts_at__lt=period.end_at,
+        )
+        .annotate(
+            t_answered=Exists(side("therapist").filter(declined=False)),
+            k_answered=Exists(side("client").filter(declined=False)),
+            k_reported=Exists(side("client").filter(client_reported_rupture=True)),
+            t_tension=Subquery(side("therapist").values("tension")[:1]),
+            k_tension=Subquery(side("client").values("tension")[:1]),
+            is_unlogged=Exists(AllianceCheck.objects.unlogged().filter(session=OuterRef("pk"))),
+        )
+        .values("client__therapist_id", "client_id")
+        .annotate(
+            n_t=Count("pk", filter=Q(t_answered=True)), n_k=Count("pk", filter=Q(k_answered=True)),
+            n_reported=Count("pk", filter=Q(k_reported=True)), n_unlogged=Count("pk", filter=Q(is_unlogged=True)),
+            yy=both("yes", "yes"), nn=both("no", "no"), yn=both("yes", "no"), ny=both("no", "yes"),
+        )
+        .values_list("client__therapist_id", "client_id", "n_t", "n_k", "n_reported", "n_unlogged",
+                     "yy", "nn", "yn", "ny")
+        .order_by()
+    )
+    for therapist_id, client_id, t, k, reported, unlogged, *pairs in rows:
+        def add(m, t=t, k=k, reported=reported, unlogged=unlogged, pairs=pairs):
+            m.therapist_checks += t
+            m.client_checks += k
+            m.client_reported += reported
+            m.unlogged += unlogged
+            m.tension_pairs = tuple(a + b for a, b in zip(m.tension_pairs, pairs, strict=True))
+        _fold(results, sets, group_of, therapist_id, client_id, add)
+
+
+def unlogged_in(period):
+    """Unlogged client-reported ruptures of the period's held sessions of clients still on record."""
+    return AllianceCheck.objects.unlogged().filter(
+        session__status=SessionStatus.HELD, session__starts_at__gte=period.start_at,
+        session__starts_at__lt=period.end_at, session__client__deleted_at__isnull=True,
+    )
 
 
 def _add_open_flags(results, team, sets):
