@@ -19,6 +19,7 @@ from checks import meaning as m
 FORMAT = "rupture-log instrument"
 SHIPPED = Path(__file__).resolve().parent / "data" / "alliance_check.v1.json"
 SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+SLUG_RULE = "use lower-case letters, digits and underscores, starting with a letter"
 RESPONDENTS = ("therapist", "client")
 TYPES = ("choice", "scale", "text")
 ITEM_FIELDS = {"slug", "text", "type", "choices", "anchors", "max_length", "optional", "asked_if", "meaning"}
@@ -80,7 +81,7 @@ def check_instrument(instrument, path) -> list[Problem]:
     problems += [Problem(f"{path}.{name}", "missing") for name in sorted(INSTRUMENT_FIELDS - set(instrument))]
     slug = instrument.get("slug")
     if "slug" in instrument and not (isinstance(slug, str) and SLUG_RE.match(slug)):
-        problems.append(Problem(f"{path}.slug", "use lower-case letters, digits and underscores, starting with a letter"))
+        problems.append(Problem(f"{path}.slug", SLUG_RULE))
     version = instrument.get("version")
     if "version" in instrument and (type(version) is not int or not 1 <= version <= 32767):
         problems.append(Problem(f"{path}.version", "expected a whole number from 1"))
@@ -106,7 +107,9 @@ def check_instrument(instrument, path) -> list[Problem]:
             earlier.setdefault(item["slug"], item)
         meaning = item.get("meaning")
         if meaning in meanings:
-            problems.append(Problem(f"{item_path}.meaning", f"{meaning!r} is already the meaning of {meanings[meaning]!r}"))
+            problems.append(
+                Problem(f"{item_path}.meaning", f"{meaning!r} is already the meaning of {meanings[meaning]!r}")
+            )
         elif meaning is not None:
             meanings[meaning] = item.get("slug")
     return problems
@@ -121,7 +124,7 @@ def check_item(item, path, earlier) -> list[Problem]:
             problems.append(Problem(f"{path}.{name}", "missing"))
     slug, kind = item.get("slug"), item.get("type")
     if "slug" in item and not (isinstance(slug, str) and SLUG_RE.match(slug)):
-        problems.append(Problem(f"{path}.slug", "use lower-case letters, digits and underscores, starting with a letter"))
+        problems.append(Problem(f"{path}.slug", SLUG_RULE))
     text = item.get("text")
     if "text" in item and not (isinstance(text, str) and 0 < len(text.strip()) <= 500):
         problems.append(Problem(f"{path}.text", "expected the question, 1-500 characters"))

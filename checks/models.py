@@ -121,7 +121,8 @@ class AllianceCheck(ClinicalRecord):
     answers = models.JSONField(default=dict, blank=True)
     submitted_at = models.DateTimeField(default=timezone.now)
     declined = models.BooleanField(default=False)
-    tension = models.CharField(max_length=16, choices=Tension.choices, null=True, blank=True)
+    # NULL, not "": SQL counts "not answered" apart from every answer (checks.meaning).
+    tension = models.CharField(max_length=16, choices=Tension.choices, null=True, blank=True)  # noqa: DJ001
     intensity = models.PositiveSmallIntegerField(null=True, blank=True)
     worked_through = models.PositiveSmallIntegerField(null=True, blank=True)
     together = models.PositiveSmallIntegerField(null=True, blank=True)

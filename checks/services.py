@@ -71,7 +71,7 @@ def record_no_rupture(*, session: TherapySession, by) -> AllianceCheck | None:
 def may_ask_client(session: TherapySession, now=None) -> bool:
     """A session of today, or one held in the last CLIENT_CHECK_HOURS, with no client answer yet."""
     now = now or timezone.now()
-    if session.status in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW) or session.starts_at > now + timedelta(days=1):
+    if session.status in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW):
         return False
     today = timezone.localdate(now) == timezone.localdate(session.starts_at)
     recent = session.status == SessionStatus.HELD and session.starts_at >= now - timedelta(

@@ -7,7 +7,7 @@ collation, so two databases with different locales still agree. Timestamps are
 written in UTC. One record per line keeps a diff of two exports readable.
 
 A de-identified export (`deidentify=True`) leaves out names, e-mails and every free-text
-field, and replaces usernames, client codes and session and rupture ids with
+field (a client's free-text answers to an alliance check included), and replaces usernames, client codes and session and rupture ids with
 pseudonyms: an HMAC of the key under the site's secret, so the same record gets the
 same pseudonym in every export, and the pseudonym cannot be turned back into the key.
 """
@@ -22,11 +22,12 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import SupervisionLink, User
 from exchange.validation import FORMAT, VERSION
+from checks.models import AllianceCheck, Instrument
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
 
 LINES_PER_WRITE = 2000
-PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-"}
+PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-", "check": "K-"}
 
 
 @contextmanager
@@ -83,6 +84,7 @@ def export_caseload(write, *, deidentify=False) -> dict:
         clients = _clients(keys, deidentify)
         sessions, session_order = _sessions(keys)
         ruptures, attempt_count = _ruptures(keys, deidentify, session_order)
+        checks = _checks(keys, deidentify, session_order)
     keys.check_unique()
     write(f'{{\n  "format": "{FORMAT}",\n  "version": {VERSION},\n')
     sections = [
@@ -90,6 +92,7 @@ def export_caseload(write, *, deidentify=False) -> dict:
         ("clients", clients),
         ("sessions", sessions),
         ("ruptures", ruptures),
+        ("checks", checks),
     ]
     for n, (name, records) in enumerate(sections):
         _write_list(write, name, records, last=n == len(sections) - 1)
@@ -100,6 +103,7 @@ def export_caseload(write, *, deidentify=False) -> dict:
         "sessions": len(sessions),
         "ruptures": len(ruptures),
         "attempts": attempt_count,
+        "checks": len(checks),
     }
 
 
@@ -250,3 +254,34 @@ def _ruptures(keys, deidentify, session_order):
         records.append((session_order[session], record))
     records.sort(key=lambda pair: (pair[0], pair[1]["id"]))
     return [record for _, record in records], attempt_count
+
+
+def _checks(keys, deidentify, session_order):
+    """The alliance checks in their sessions' order, therapist before client; answers by item slug."""
+    free_text = {
+        pk: {item["slug"] for item in items if item["type"] == "text"}
+        for pk, items in Instrument.objects.values_list("pk", "items")
+    }
+    records = []
+    for key, session, respondent, instrument_id, slug, version, answers, submitted_at, declined in (
+        AllianceCheck.objects.filter(session__in=TherapySession.objects.all())
+        .values_list("key", "session__key", "respondent", "instrument_id", "instrument__slug",
+                     "instrument__version", "answers", "submitted_at", "declined")
+    ):
+        if session not in session_order:
+            continue  # a session of a deleted client: not in the export, nor its checks
+        if deidentify:
+            answers = {k: v for k, v in answers.items() if k not in free_text[instrument_id]}
+        record = {
+            "id": keys("check", key),
+            "session": keys("session", session),
+            "respondent": respondent,
+            "instrument": slug,
+            "version": version,
+            "answers": dict(sorted(answers.items())),
+            "submitted_at": _timestamp(submitted_at),
+            "declined": declined,
+        }
+        records.append((session_order[session], respondent != "therapist", record))
+    records.sort(key=lambda r: (r[0], r[1], r[2]["id"]))
+    return [record for *_, record in records]

@@ -10,8 +10,8 @@ from audit.log import record
 from audit.models import Action
 from audit.views import confirm_soft_delete
 from checks.pages import session_checks
-from checks.trend import points_for, trend_svg
 from checks.services import record_no_rupture
+from checks.trend import points_for, trend_svg
 from reminders.services import enqueue_sweep
 from ruptures.models import OPEN_STATUSES, RuptureEvent
 from sessions.access import get_client_for, get_session_for

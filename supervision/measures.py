@@ -30,7 +30,6 @@ from django.utils import timezone
 
 from checks import meaning
 from checks.models import AllianceCheck
-
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, SessionStatus, TherapySession

@@ -6,7 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import ProgrammingError, transaction
+from django.db import IntegrityError, ProgrammingError, transaction
 
 from checks import meaning as m
 from checks.instruments import SHIPPED, check_file
@@ -238,11 +238,11 @@ def test_a_deleted_check_leaves_every_list(held_session, shipped_instruments, th
 
 def test_the_database_holds_the_meanings_to_their_ranges(held_session, shipped_instruments):
     check = make_check(held_session, "therapist", tension="no", together=4)
-    with pytest.raises(Exception), transaction.atomic():
+    with pytest.raises(IntegrityError), transaction.atomic():
         AllianceCheck.objects.filter(pk=check.pk).update(together=6)
-    with pytest.raises(Exception), transaction.atomic():
+    with pytest.raises(IntegrityError), transaction.atomic():
         AllianceCheck.objects.filter(pk=check.pk).update(client_reported_rupture=True)
-    with pytest.raises(Exception), transaction.atomic():
+    with pytest.raises(IntegrityError), transaction.atomic():
         make_check(held_session, "therapist", tension="yes")  # one live check per respondent
 
 
