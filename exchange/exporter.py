@@ -21,8 +21,8 @@ from django.db import connection, transaction
 from django.utils.crypto import salted_hmac
 
 from accounts.models import SupervisionLink, User
-from exchange.validation import FORMAT, VERSION
 from checks.models import AllianceCheck, Instrument
+from exchange.validation import FORMAT, VERSION
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
 

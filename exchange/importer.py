@@ -18,6 +18,7 @@ from accounts.models import Role, SupervisionLink, User
 from accounts.services import set_role
 from audit.log import record
 from audit.models import Action
+from checks.models import AllianceCheck, Instrument
 from exchange.bulk import BATCH, batched, copy_rows, ids_by_key, rows_by_key, update_rows
 from exchange.validation import (
     MISSING,
@@ -30,7 +31,6 @@ from exchange.validation import (
     parse,
     wanted_keys,
 )
-from checks.models import AllianceCheck, Instrument
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
 
