@@ -7,8 +7,8 @@ collation, so two databases with different locales still agree. Timestamps are
 written in UTC. One record per line keeps a diff of two exports readable.
 
 A de-identified export (`deidentify=True`) leaves out names, e-mails and every free-text
-field (a client's free-text answers to an alliance check included), and replaces usernames, client codes and session and rupture ids with
-pseudonyms: an HMAC of the key under the site's secret, so the same record gets the
+field (a client's free-text answers to an alliance check included), and replaces
+usernames, client codes and session, rupture and check ids with pseudonyms: an HMAC of the key under the site's secret, so the same record gets the
 same pseudonym in every export, and the pseudonym cannot be turned back into the key.
 """
 
