@@ -9,7 +9,8 @@ written in UTC. One record per line keeps a diff of two exports readable.
 A de-identified export (`deidentify=True`) leaves out names, e-mails and every free-text
 field (a client's free-text answers to an alliance check included), and replaces
 usernames, client codes and session, rupture and check ids with pseudonyms: an HMAC of
-the key under the site's secret, so the same record gets the same pseudonym in every export, and the pseudonym cannot be turned back into the key.
+the key under the site's secret, so the same record gets the same pseudonym in every
+export, and the pseudonym cannot be turned back into the key.
 """
 
 import json
