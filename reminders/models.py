@@ -22,7 +22,7 @@ class FlagQuerySet(models.QuerySet):
             session__status=SessionStatus.SCHEDULED, session__starts_at__gte=now,
             # A soft-deleted rupture, check or session takes its flags off every page.
             rupture__deleted_at__isnull=True, session__deleted_at__isnull=True,
-            alliance_check__deleted_at__isnull=True,
+            alliance_check__deleted_at__isnull=True, alliance_check__session__deleted_at__isnull=True,
         )
 
     def open(self, now=None):

@@ -30,6 +30,13 @@ def _live_dashboard_figures(settings):
     settings.SUPERVISION_CACHE_SECONDS = 0
 
 
+@pytest.fixture(autouse=True)
+def _client_pages_not_rate_limited(settings):
+    """The per-address limit of /c/<token> counts in the shared cache across tests and runs;
+    the test of the limit sets its own."""
+    settings.CLIENT_CHECK_RATE_LIMIT = 1_000_000
+
+
 @pytest.fixture
 def mfa_enforced(settings):
     settings.MFA_REQUIRED_ROLES = ["supervisor", "admin"]

@@ -96,6 +96,14 @@ def test_a_deleted_check_raises_nothing_and_its_flag_leaves_the_pages(now, held_
     assert Flag.objects.count() == 1  # never deleted
 
 
+def test_a_flag_of_a_deleted_sessions_check_leaves_the_pages(now, held_session, upcoming, therapist,
+                                                             shipped_instruments):
+    make_check(held_session, "client", tension="yes", together=4)
+    sweep(now=now)
+    held_session.soft_delete(by=therapist, reason="entered twice")
+    assert Flag.objects.upcoming().count() == 0 and Flag.objects.open().count() == 0
+
+
 def test_the_json_entries_carry_the_reason_and_the_check(now, held_session, upcoming, shipped_instruments):
     check = make_check(held_session, "client", tension="yes", intensity=5, together=2)
     rupture_session = make_session(held_session.client, days_ago=2)

@@ -194,3 +194,36 @@ def test_the_command_refuses_unknown_and_unsuitable_sessions(client_record, ship
     with pytest.raises(CommandError, match="72 hours"):
         call_command("client_check_link", old.key, stdout=StringIO())
     assert not ClientCheckLink.objects.exists()
+
+
+def test_no_input_breaks_the_client_page_or_the_therapists_check(client, held_session, shipped_instruments,
+                                                                 therapist):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests.conftest import login
+    from tests.test_fuzz import VALUE
+
+    fields = st.sampled_from(["tension", "intensity", "worked_through", "together", "say_more", "decline", "send"])
+    form = st.dictionaries(fields, st.lists(VALUE | st.sampled_from(["yes", "no", "rather_not_say", "3"]),
+                                            min_size=1, max_size=2), max_size=6)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(data=form)
+    def post_anything(data):
+        AllianceCheck.objects.client().update(deleted_at=timezone.now(), deletion_reason="fuzz")
+        before = AllianceCheck.all_objects.count()
+        response = client.post(f"/c/{_link(held_session)}", data)
+        assert response.status_code in (200, 400)
+        assert AllianceCheck.all_objects.count() == before + (response.status_code == 200)
+
+    post_anything()
+    login(client, therapist)
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(data=form)
+    def post_check(data):
+        response = client.post(f"/sessions/{held_session.pk}/check", data)
+        assert response.status_code in (302, 400)
+
+    post_check()

@@ -41,6 +41,8 @@ def test_the_therapist_asks_and_the_client_answers_on_a_phone_keyboard_only(
         text = client_page.locator("body").inner_text()
         assert client_record.code not in text and "Dana Lee" not in text
         assert client_page.evaluate("document.documentElement.scrollWidth") <= 390
+        client_page.set_viewport_size({"width": 360, "height": 740})
+        assert client_page.evaluate("document.documentElement.scrollWidth") <= 360
         assert_accessible(client_page, context="the client's check page")
 
         tab_to(client_page, "the tension question", "el.name === 'tension'")
