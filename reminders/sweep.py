@@ -222,6 +222,9 @@ def raise_check_flags(*, now, window, client_id=None, clock=None) -> tuple[Raise
                 WHERE u.status = {_SCHEDULED}
                   AND u.starts_at >= %(start)s AND u.starts_at <= %(end)s
                   AND c.respondent = 'client' AND NOT c.declined
+                  -- Only what could raise a flag: a reported rupture (unlogged), or the
+                  -- check of the client's last session before U (drop).
+                  AND (c.client_reported_rupture OR NOT carried.over)
                   AND c.deleted_at IS NULL AND cs.deleted_at IS NULL AND u.deleted_at IS NULL
                   AND cl.deleted_at IS NULL
                   {only_client}
