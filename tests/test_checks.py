@@ -274,3 +274,23 @@ def test_the_client_page_draws_both_sides_over_time_with_its_numbers(as_therapis
     assert "both sides gave the same tension answer in 1 of 2 sessions" in page
     assert "<td>rather not say</td>" in page and "client-reported rupture" in page
     assert page.count("<title>") >= 9
+
+
+def test_a_new_version_is_asked_from_then_on_and_old_answers_keep_theirs(as_therapist, client_record,
+                                                                        shipped_instruments, tmp_path):
+    earlier = make_session(client_record, days_ago=8)
+    old = make_check(earlier, "client", tension="no", together=4, say_more="fine")
+    # The clinic switches the free-text question off: a new version, without it.
+    shipped = json.loads(SHIPPED.read_text())
+    client_v2 = next(i for i in shipped["instruments"] if i["respondent"] == "client")
+    client_v2 = {**client_v2, "version": 2, "items": [i for i in client_v2["items"] if i["slug"] != "say_more"]}
+    call_command("load_instrument", _instrument_file(tmp_path, {"format": shipped["format"],
+                                                                 "instruments": [client_v2]}), stdout=StringIO())
+    assert Instrument.objects.current("client").version == 2
+    old.refresh_from_db()
+    assert old.instrument.version == 1 and old.free_text() == [(old.instrument.item("say_more")["text"], "fine")]
+    from checks.services import make_client_link
+
+    _, token = make_client_link(session=make_session(client_record, days_ago=1), by=client_record.therapist)
+    page = as_therapist.get(f"/c/{token}").content.decode()
+    assert 'name="say_more"' not in page and 'name="together"' in page
