@@ -164,6 +164,15 @@ class AllianceCheck(ClinicalRecord):
                 name="check_once_per_session_and_respondent",
             ),
         ]
+        indexes = [
+            # The sweep's unlogged flags (reminders.sweep.raise_check_flags): a client's
+            # reported ruptures, found from their sessions.
+            models.Index(
+                fields=["session"], name="check_reported_by_session",
+                condition=Q(respondent="client", client_reported_rupture=True, declined=False,
+                            deleted_at__isnull=True),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.respondent} check {self.key}"

@@ -169,7 +169,8 @@ def raise_check_flags(*, now, window, client_id=None, clock=None) -> tuple[Raise
     rupture and did not answer `tension` = `yes`; raised for every upcoming session while
     it stays so, carried over (and escalated) past a held session, like a rupture.
     *drop*: the client's `together` DROP_POINTS below their previous check; raised only
-    for the session right after S. One flag per (check, session): unlogged comes first.
+    from the client's latest check before U, with no session held since. One flag per
+    (check, session): unlogged comes first.
     Escalated when the client's intensity is 4-5.
     """
     params = {
@@ -177,63 +178,83 @@ def raise_check_flags(*, now, window, client_id=None, clock=None) -> tuple[Raise
         "drop": meaning.DROP_POINTS, "escalating": meaning.ESCALATING_INTENSITY,
     }
     only_client = "AND u.client_id = %(client)s" if client_id is not None else ""
+    alive_check = "c.respondent = 'client' AND NOT c.declined AND c.deleted_at IS NULL"
+    # Two kinds of candidates, each found from the upcoming sessions in the window:
+    # unlogged reports through the partial index `check_reported_by_session`,
+    # and for a drop only the client's latest check before U.
     sql = f"""
-        WITH raised AS (
+        WITH upcoming AS (
+            SELECT u.id, u.client_id, u.starts_at
+            FROM therapy_sessions_therapysession u
+            JOIN therapy_sessions_client cl ON cl.id = u.client_id
+            WHERE u.status = {_SCHEDULED}
+              AND u.starts_at >= %(start)s AND u.starts_at <= %(end)s
+              AND u.deleted_at IS NULL AND cl.deleted_at IS NULL
+              {only_client}
+        ),
+        candidates AS (
+            SELECT c.id AS check_id, u.id AS session_id, c.intensity, 'unlogged' AS reason, 1 AS rank,
+                   EXISTS (
+                       SELECT 1 FROM therapy_sessions_therapysession h
+                       WHERE h.client_id = u.client_id AND h.status = {_HELD}
+                         AND h.starts_at > cs.starts_at AND h.starts_at < u.starts_at
+                         AND h.deleted_at IS NULL
+                   ) AS carried_over
+            FROM upcoming u
+            JOIN therapy_sessions_therapysession cs
+              ON cs.client_id = u.client_id AND cs.starts_at < u.starts_at AND cs.deleted_at IS NULL
+            JOIN checks_alliancecheck c ON c.session_id = cs.id
+            WHERE c.client_reported_rupture AND {alive_check}
+              AND NOT EXISTS (
+                  SELECT 1 FROM ruptures_ruptureevent r WHERE r.session_id = cs.id AND r.deleted_at IS NULL
+              )
+              AND NOT EXISTS (
+                  SELECT 1 FROM checks_alliancecheck t
+                  WHERE t.session_id = cs.id AND t.respondent = 'therapist' AND t.tension = 'yes'
+                    AND t.deleted_at IS NULL
+              )
+            UNION ALL
+            SELECT last.check_id, u.id, last.intensity, 'drop', 2, false
+            FROM upcoming u
+            CROSS JOIN LATERAL (
+                SELECT c.id AS check_id, c.intensity, c.together, cs.starts_at
+                FROM therapy_sessions_therapysession cs
+                JOIN checks_alliancecheck c ON c.session_id = cs.id
+                WHERE cs.client_id = u.client_id AND cs.starts_at < u.starts_at AND cs.deleted_at IS NULL
+                  AND {alive_check}
+                ORDER BY cs.starts_at DESC
+                LIMIT 1
+            ) AS last
+            CROSS JOIN LATERAL (
+                SELECT c.together FROM therapy_sessions_therapysession cs
+                JOIN checks_alliancecheck c ON c.session_id = cs.id
+                WHERE cs.client_id = u.client_id AND cs.starts_at < last.starts_at AND cs.deleted_at IS NULL
+                  AND {alive_check} AND c.together IS NOT NULL
+                ORDER BY cs.starts_at DESC
+                LIMIT 1
+            ) AS previous
+            -- The drop is about the client's last session: none held since.
+            WHERE previous.together - last.together >= %(drop)s
+              AND NOT EXISTS (
+                  SELECT 1 FROM therapy_sessions_therapysession h
+                  WHERE h.client_id = u.client_id AND h.status = {_HELD}
+                    AND h.starts_at > last.starts_at AND h.starts_at < u.starts_at AND h.deleted_at IS NULL
+              )
+        ),
+        raised AS (
             INSERT INTO reminders_flag (reason, check_id, session_id, raised_at, escalated, carried_over)
             SELECT pair.reason, pair.check_id, pair.session_id, %(clock)s,
                    COALESCE(pair.intensity >= %(escalating)s, false) OR pair.carried_over, pair.carried_over
             FROM (
-                SELECT c.id AS check_id, u.id AS session_id, c.intensity, carried.over AS carried_over,
-                       CASE WHEN c.client_reported_rupture
-                                 AND NOT EXISTS (
-                                     SELECT 1 FROM ruptures_ruptureevent r
-                                     WHERE r.session_id = cs.id AND r.deleted_at IS NULL
-                                 )
-                                 AND NOT EXISTS (
-                                     SELECT 1 FROM checks_alliancecheck t
-                                     WHERE t.session_id = cs.id AND t.respondent = 'therapist'
-                                       AND t.tension = 'yes' AND t.deleted_at IS NULL
-                                 )
-                            THEN 'unlogged'
-                            WHEN NOT carried.over AND previous.together - c.together >= %(drop)s THEN 'drop'
-                       END AS reason
-                FROM therapy_sessions_therapysession u
-                JOIN therapy_sessions_therapysession cs
-                  ON cs.client_id = u.client_id AND cs.starts_at < u.starts_at
-                JOIN checks_alliancecheck c ON c.session_id = cs.id
-                JOIN therapy_sessions_client cl ON cl.id = u.client_id
-                CROSS JOIN LATERAL (
-                    SELECT EXISTS (
-                        SELECT 1 FROM therapy_sessions_therapysession h
-                        WHERE h.client_id = u.client_id AND h.status = {_HELD}
-                          AND h.starts_at > cs.starts_at AND h.starts_at < u.starts_at
-                          AND h.deleted_at IS NULL
-                    ) AS over
-                ) AS carried
-                LEFT JOIN LATERAL (
-                    SELECT p.together FROM checks_alliancecheck p
-                    JOIN therapy_sessions_therapysession ps ON ps.id = p.session_id
-                    WHERE ps.client_id = cs.client_id AND ps.starts_at < cs.starts_at
-                      AND p.respondent = 'client' AND p.together IS NOT NULL
-                      AND p.deleted_at IS NULL AND ps.deleted_at IS NULL
-                    ORDER BY ps.starts_at DESC
-                    LIMIT 1
-                ) AS previous ON true
-                WHERE u.status = {_SCHEDULED}
-                  AND u.starts_at >= %(start)s AND u.starts_at <= %(end)s
-                  AND c.respondent = 'client' AND NOT c.declined
-                  -- Only what could raise a flag: a reported rupture (unlogged), or the
-                  -- check of the client's last session before U (drop).
-                  AND (c.client_reported_rupture OR NOT carried.over)
-                  AND c.deleted_at IS NULL AND cs.deleted_at IS NULL AND u.deleted_at IS NULL
-                  AND cl.deleted_at IS NULL
-                  {only_client}
-                  AND NOT EXISTS (
-                      SELECT 1 FROM reminders_flag done
-                      WHERE done.check_id = c.id AND done.session_id = u.id AND done.reason IN ('unlogged', 'drop')
-                  )
+                -- One flag per (check, session): unlogged before drop.
+                SELECT DISTINCT ON (check_id, session_id) * FROM candidates
+                ORDER BY check_id, session_id, rank
             ) AS pair
-            WHERE pair.reason IS NOT NULL
+            WHERE NOT EXISTS (
+                SELECT 1 FROM reminders_flag done
+                WHERE done.check_id = pair.check_id AND done.session_id = pair.session_id
+                  AND done.reason IN ('unlogged', 'drop')
+            )
             ORDER BY pair.check_id, pair.session_id
             ON CONFLICT (check_id, session_id) WHERE reason IN ('unlogged', 'drop') DO NOTHING
             RETURNING check_id, session_id, escalated, reason
