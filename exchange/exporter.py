@@ -11,6 +11,13 @@ field (a client's free-text answers to an alliance check included), and replaces
 usernames, client codes and session, rupture and check ids with pseudonyms: an HMAC of
 the key under the site's secret, so the same record gets the same pseudonym in every
 export, and the pseudonym cannot be turned back into the key.
+
+An export without free text (`free_text=False`, the clinic admin's web export) keeps
+names of people and every code, but leaves out client names and everything written in
+words about a client (FREE_TEXT, and a check's free-text answers), and says so in a
+top-level `"free_text": "omitted"`. Importing it changes no note: a field a file leaves
+out is left as it is. The full backup, clinical text included, is the operator's
+`manage.py export_caseload`.
 """
 
 import json
@@ -28,6 +35,13 @@ from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
 
 LINES_PER_WRITE = 2000
+# What an export without free text leaves out, per section ("attempts": inside ruptures).
+# A check's free-text answers go too: the items of type "text" of its instrument.
+FREE_TEXT = {
+    "clients": ("name",),
+    "ruptures": ("note", "plan", "hypothesis", "internal_signals_other"),
+    "attempts": ("note",),
+}
 PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-", "check": "K-"}
 
 
@@ -77,7 +91,7 @@ class _Keys:
                 raise RuntimeError(f"two {kind} keys share a pseudonym; widen PSEUDONYM digits")
 
 
-def export_caseload(write, *, deidentify=False) -> dict:
+def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
     """Write the whole caseload through `write(str)`; return how many records of each kind."""
     keys = _Keys(deidentify)
     with snapshot():
@@ -85,9 +99,12 @@ def export_caseload(write, *, deidentify=False) -> dict:
         clients = _clients(keys, deidentify)
         sessions, session_order = _sessions(keys)
         ruptures, attempt_count = _ruptures(keys, deidentify, session_order)
-        checks = _checks(keys, deidentify, session_order)
+        checks = _checks(keys, deidentify or not free_text, session_order)
     keys.check_unique()
     write(f'{{\n  "format": "{FORMAT}",\n  "version": {VERSION},\n')
+    if not free_text:
+        _omit_free_text(clients, ruptures)
+        write('  "free_text": "omitted",\n')
     sections = [
         ("users", users),
         ("clients", clients),
@@ -106,6 +123,18 @@ def export_caseload(write, *, deidentify=False) -> dict:
         "attempts": attempt_count,
         "checks": len(checks),
     }
+
+
+def _omit_free_text(clients, ruptures):
+    for client in clients:
+        for name in FREE_TEXT["clients"]:
+            client.pop(name, None)
+    for rupture in ruptures:
+        for name in FREE_TEXT["ruptures"]:
+            rupture.pop(name, None)
+        for attempt in rupture.get("attempts", ()):
+            for name in FREE_TEXT["attempts"]:
+                attempt.pop(name, None)
 
 
 def _write_list(write, name, records, *, last):
@@ -257,7 +286,7 @@ def _ruptures(keys, deidentify, session_order):
     return [record for _, record in records], attempt_count
 
 
-def _checks(keys, deidentify, session_order):
+def _checks(keys, without_text, session_order):
     """The alliance checks in their sessions' order, therapist before client; answers by item slug."""
     free_text = {
         pk: {item["slug"] for item in items if item["type"] == "text"}
@@ -271,7 +300,7 @@ def _checks(keys, deidentify, session_order):
     ):
         if session not in session_order:
             continue  # a session of a deleted client: not in the export, nor its checks
-        if deidentify:
+        if without_text:
             answers = {k: v for k, v in answers.items() if k not in free_text[instrument_id]}
         record = {
             "id": keys("check", key),

@@ -559,6 +559,10 @@ class _Apply:
             instrument = self.db.instruments[(row.instrument, row.version, row.respondent)]
             old = before.get(row.key)
             check = old or AllianceCheck(key=row.key, respondent=row.respondent)
+            if self.caseload.free_text_omitted and old is not None and old.instrument_id == instrument.pk:
+                # Left out of the file, not cleared: the client's words stay as they are.
+                kept = {k: v for k, v in old.answers.items() if k in instrument.free_text_items()}
+                row.answers = {**kept, **row.answers}
             values = (self.session_ids.get(row.session), row.respondent, instrument.pk, row.answers,
                       row.submitted_at, row.declined)
             if old is not None and values == (old.session_id, old.respondent, old.instrument_id, old.answers,

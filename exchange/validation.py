@@ -53,10 +53,11 @@ STRATEGIES = frozenset(slug for slug, *_ in v.STRATEGY_TABLE)
 OUTCOMES = tuple(s for s in REPAIR_STATUSES if s != "unaddressed")
 
 SECTIONS = ("users", "clients", "sessions", "ruptures")
-TOP_FIELDS = frozenset({"format", "version", *SECTIONS})
+# "free_text": "omitted" marks an export without free text (exchange/exporter.py).
+TOP_FIELDS = frozenset({"format", "version", "free_text", *SECTIONS})
 # Version 2's additions: the post-session alliance checks (checks app).
 SECTIONS_V2 = (*SECTIONS, "checks")
-TOP_FIELDS_V2 = frozenset({"format", "version", *SECTIONS_V2})
+TOP_FIELDS_V2 = frozenset({*TOP_FIELDS, "checks"})
 CHECK_FIELDS = frozenset({"id", "session", "respondent", "instrument", "version", "answers", "submitted_at",
                           "declined"})
 RESPONDENTS = ("therapist", "client")
@@ -199,6 +200,8 @@ class Caseload:
     sessions: list
     ruptures: list
     checks: list = field(default_factory=list)
+    # An export without free text: its checks' free-text answers were left out, not cleared.
+    free_text_omitted: bool = False
 
     def counts(self):
         return {
@@ -292,6 +295,8 @@ def check(doc, existing: Existing) -> tuple[list[Problem], Caseload | None]:
     names = SECTIONS_V2 if doc["version"] >= 2 else SECTIONS
     for name in sorted(doc.keys() - (TOP_FIELDS_V2 if doc["version"] >= 2 else TOP_FIELDS)):
         c.problem(_member("", name), "unknown field")
+    if doc.get("free_text", "omitted") != "omitted":
+        c.problem("free_text", f'expected "omitted", got {_show(doc["free_text"])}')
     sections = {}
     for name in names:
         records = doc.get(name, [])
@@ -307,6 +312,7 @@ def check(doc, existing: Existing) -> tuple[list[Problem], Caseload | None]:
         sessions=c.rows(sections["sessions"], "sessions", c.session),
         ruptures=c.rows(sections["ruptures"], "ruptures", c.rupture),
         checks=c.rows(sections.get("checks", []), "checks", c.alliance_check),
+        free_text_omitted=doc.get("free_text") == "omitted",
     )
     return c.problems, (None if c.problems else caseload)
 

@@ -177,9 +177,9 @@ def import_doc(doc, **kwargs):
     return run_import(as_bytes(doc), **kwargs)
 
 
-def export_text(deidentify=False):
+def export_text(deidentify=False, free_text=True):
     parts = []
-    export_caseload(parts.append, deidentify=deidentify)
+    export_caseload(parts.append, deidentify=deidentify, free_text=free_text)
     return "".join(parts)
 
 
@@ -1178,3 +1178,17 @@ def test_it_exports_a_therapists_supervisor_from_the_open_link(supervisor, thera
     users = {u["username"]: u for u in json.loads(export_text())["users"]}
     assert users["dlee"]["supervisor"] == "mokafor"
     assert users["t2"]["supervisor"] is None
+
+
+def test_an_export_without_free_text_leaves_the_clients_words_out_and_an_import_keeps_them(
+    held_session, shipped_instruments
+):
+    make_check(held_session, "client", tension="yes", together=3, say_more="Only for my therapist.")
+    parts = []
+    export_caseload(parts.append, free_text=False)
+    doc = json.loads("".join(parts))
+    assert doc["free_text"] == "omitted" and doc["checks"][0]["answers"] == {"tension": "yes", "together": 3}
+    doc["checks"][0]["answers"]["together"] = 2
+    assert import_doc(doc).applied
+    check = AllianceCheck.objects.get()
+    assert check.answers == {"tension": "yes", "together": 2, "say_more": "Only for my therapist."}
