@@ -11,6 +11,7 @@ scale: the benchmark compares the same work on a clinic four times larger.
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -18,6 +19,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, SupervisionLink, User
+from checks.demo import check_rows, current_forms
+from checks.models import AllianceCheck
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
@@ -79,19 +82,29 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
     supervisors, therapists = _people(scale, password)
     _supervision(supervisors, therapists)
     rows = {Client: [], TherapySession: [], RuptureEvent: [], RepairAttempt: []}
-    ids = {model: _Ids(model) for model in rows}
+    ids = {model: _Ids(model) for model in [*rows, AllianceCheck]}
+    checks = []
+    forms = current_forms()
     width = max(len(str(scale.clients)), 4)
     for n in range(scale.clients):
         therapist = therapists[n % len(therapists)]
         # The client's own seed: the therapist, and which of their clients this is.
         rng = random.Random(f"{seed}:{n % len(therapists)}:{n // len(therapists)}")
+        sessions, ruptures = len(rows[TherapySession]), len(rows[RuptureEvent])
         _one_client(rng, scale, f"C-{n + 1:0{width}d}", therapist.pk, now, rows, ids)
+        checks += check_rows(
+            [SimpleNamespace(pk=s["id"], **s) for s in rows[TherapySession][sessions:]],
+            [SimpleNamespace(**r) for r in rows[RuptureEvent][ruptures:]], rng, now, forms,
+        )
     for model, made in rows.items():
         _copy(model, made, now)
+    for check in checks:
+        check.pk = ids[AllianceCheck]()
+    _copy_objects(AllianceCheck, checks)
     return {
         "users": len(supervisors) + len(therapists) + 1, "clients": len(rows[Client]),
         "sessions": len(rows[TherapySession]), "ruptures": len(rows[RuptureEvent]),
-        "attempts": len(rows[RepairAttempt]),
+        "attempts": len(rows[RepairAttempt]), "checks": len(checks),
     }
 
 
@@ -247,6 +260,18 @@ def _copy(model, rows, now):
                 row[f.attname] if f.attname in row else fill()
                 for f, fill in zip(fields, fillers, strict=True)
             ])
+
+
+def _copy_objects(model, objects):
+    """COPY unsaved model instances (primary keys set), each column as a save writes it."""
+    if not objects:
+        return
+    fields = model._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for obj in objects:
+            copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
 
 
 def _filler(field, now):
