@@ -94,7 +94,10 @@ def test_it_reads_risk_attempts_and_stages_and_says_what_it_held_back(tmp_path):
         ({"risk": "doom"}, 'rupture.risk: unknown risk "doom"'),
         ({"declined_relational_talk": "yes"}, "rupture.declined_relational_talk: must be true or false"),
         ({"session_number": 0}, "rupture.session_number: must be a positive whole number"),
-        ({"attempts": [{"strategy": "hug", "outcome": "resolved"}]}, 'rupture.attempts[0].strategy: unknown strategy "hug"'),
+        (
+            {"attempts": [{"strategy": "hug", "outcome": "resolved"}]},
+            'rupture.attempts[0].strategy: unknown strategy "hug"',
+        ),
         ({"attempts": [{"strategy": "invite_discussion"}]}, "rupture.attempts[0].outcome: is required"),
         (
             {"attempts": [{"strategy": "invite_discussion", "outcome": "resolved", "stage_reached": "done"}]},
