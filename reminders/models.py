@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ruptures.models import RuptureEvent
+from ruptures.models import Risk, RuptureEvent
 from ruptures.vocabulary import OPEN_STATUSES
 from sessions.models import Client, SessionStatus, TherapySession
 
@@ -104,6 +104,40 @@ class Flag(models.Model):
         if self.carried_over:
             return "carried over"
         return "high intensity" if self.escalated else ""
+
+
+class RiskAlert(models.Model):
+    """The supervisor is told at once of a risk recorded on a rupture (domain 6b).
+
+    One per rupture and risk: a rupture edited to a different risk is told again. Raised
+    and e-mailed by the same sweep as the flags, with the same claim, so two sweeps never
+    send it twice; never deleted.
+    """
+
+    rupture = models.ForeignKey(RuptureEvent, on_delete=models.PROTECT, related_name="risk_alerts", db_index=False)
+    risk = models.CharField(max_length=16, choices=Risk.choices)
+    raised_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rupture", "risk"], name="risk_alert_once_per_rupture_and_risk"),
+            models.CheckConstraint(
+                condition=Q(risk__in=[r for r in Risk.values if r != Risk.NONE]), name="risk_alert_risk_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(notified_at__isnull=True) | Q(claimed_at__isnull=False),
+                name="risk_alert_notified_after_claim",
+            ),
+        ]
+        indexes = [
+            # The sweep's claim: alerts not yet e-mailed.
+            models.Index(fields=["rupture"], condition=Q(notified_at__isnull=True), name="risk_alert_unnotified"),
+        ]
+
+    def __str__(self):
+        return f"risk alert {self.risk} on rupture {self.rupture_id}"
 
 
 class SweepHeartbeat(models.Model):

@@ -9,6 +9,9 @@ The database is the source of truth: a sweep may run twice, concurrently, or be
 killed half-way and run again, and still give one flag per (R, U) (the unique
 constraint) and one e-mail per flag (the claim). Every step is one set-based statement,
 so a sweep runs the same few queries whatever the size of the clinic.
+
+A risk recorded on a rupture (domain 6b) does not wait for a session: the same sweep,
+asked for on commit by the save, raises a risk alert and e-mails the supervisor at once.
 """
 
 import logging
@@ -65,6 +68,8 @@ class SweepResult:
     client_id: int | None
     raised: tuple[RaisedFlag, ...]
     notified: Notified
+    risk_alerts: int = 0
+    risk_alerts_notified: int = 0
 
     def counts(self) -> dict:
         """What may be logged or handed to Celery: numbers, no keys and no case codes."""
@@ -75,6 +80,8 @@ class SweepResult:
             "escalations_notified": self.notified.escalations,
             "emails": self.notified.emails,
             "failed": self.notified.failed,
+            "risk_alerts": self.risk_alerts,
+            "risk_alerts_notified": self.risk_alerts_notified,
         }
 
 
@@ -84,13 +91,120 @@ def sweep(*, now: datetime | None = None, window: timedelta | None = None,
     clock = timezone.now()
     now = now or clock
     window = window if window is not None else timedelta(hours=settings.REMINDER_WINDOW_HOURS)
+    # Risk first: it is the one thing that must not wait behind the reminders.
+    risk_alerts = raise_risk_alerts(now=now, client_id=client_id, clock=clock)
+    risk_notified = notify_risk_alerts(now=now, client_id=client_id, clock=clock)
     raised = raise_flags(now=now, window=window, client_id=client_id, clock=clock)
     notified = notify_pending(now=now, client_id=client_id, clock=clock)
     if client_id is None:
         # Only a full sweep proves that beat and a worker are alive; the on-commit
         # sweeps for one client would hide a dead beat.
         record_heartbeat(raised=len(raised), notified=notified.flags)
-    return SweepResult(now=now, window=window, client_id=client_id, raised=raised, notified=notified)
+    return SweepResult(
+        now=now, window=window, client_id=client_id, raised=raised, notified=notified,
+        risk_alerts=risk_alerts, risk_alerts_notified=risk_notified.escalations,
+    )
+
+
+# --- Risk alerts (domain 6b) ------------------------------------------------------------
+
+
+def raise_risk_alerts(*, now, client_id=None, clock=None) -> int:
+    """One alert per rupture and risk recorded on a recent session; how many were new."""
+    only_client = "AND s.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        INSERT INTO reminders_riskalert (rupture_id, risk, raised_at)
+        SELECT r.id, r.risk, %(clock)s
+        FROM ruptures_ruptureevent r
+        JOIN therapy_sessions_therapysession s ON s.id = r.session_id
+        JOIN therapy_sessions_client c ON c.id = s.client_id
+        WHERE r.risk <> 'none' AND s.starts_at >= %(since)s
+          AND r.deleted_at IS NULL AND s.deleted_at IS NULL AND c.deleted_at IS NULL
+          {only_client}
+          AND NOT EXISTS (
+              SELECT 1 FROM reminders_riskalert a WHERE a.rupture_id = r.id AND a.risk = r.risk
+          )
+        ORDER BY r.id
+        ON CONFLICT (rupture_id, risk) DO NOTHING
+    """
+    params = {
+        "clock": clock or timezone.now(), "client": client_id,
+        "since": now - timedelta(days=settings.RISK_ALERT_DAYS),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def claim_risk_alerts(*, now, clock, client_id=None) -> list[tuple[int, int]]:
+    """Claim the risk alerts to e-mail: [(alert id, therapist id)], like the flags' claims.
+
+    Only alerts whose rupture still carries that risk and whose therapist has a current
+    supervisor who can receive e-mail; the rest wait for one.
+    """
+    only_client = "AND s.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        UPDATE reminders_riskalert AS a SET claimed_at = %(clock)s
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession s, therapy_sessions_client c
+        WHERE r.id = a.rupture_id AND s.id = r.session_id AND c.id = s.client_id
+          AND r.risk = a.risk
+          AND r.deleted_at IS NULL AND s.deleted_at IS NULL AND c.deleted_at IS NULL
+          {only_client}
+          AND a.notified_at IS NULL
+          AND (a.claimed_at IS NULL OR a.claimed_at < %(stale)s)
+          AND EXISTS (
+              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user sv ON sv.id = l.supervisor_id
+              WHERE l.therapist_id = c.therapist_id
+                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
+                AND sv.is_active AND sv.email <> ''
+          )
+        RETURNING a.id, c.therapist_id
+    """
+    params = {
+        "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id,
+        "today": timezone.localdate(now),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def notify_risk_alerts(*, now, client_id=None, clock=None) -> Notified:
+    clock = clock or timezone.now()
+    claimed = claim_risk_alerts(now=now, clock=clock, client_id=client_id)
+    if not claimed:
+        return Notified()
+    by_therapist = defaultdict(list)
+    for alert_id, therapist_id in claimed:
+        by_therapist[therapist_id].append(alert_id)
+    per_supervisor = _current_supervisors(now, by_therapist)
+    letters = []
+    for supervisor, therapists in per_supervisor.items():
+        alert_ids = [pk for t in therapists for pk in by_therapist[t.pk]]
+        supervisees = [(str(t), len(by_therapist[t.pk])) for t in therapists]
+        letters.append((alert_ids, _letter("risk", supervisor, {
+            "alerts": len(alert_ids), "supervisees": supervisees,
+        })))
+    outcome = _send(letters)
+    unsent = {pk for pk, _ in claimed} - outcome.sent
+    _settle("claimed_at", "notified_at", clock=clock, sent=outcome.sent, unsent=unsent,
+            table="reminders_riskalert")
+    return Notified(escalations=len(outcome.sent), emails=outcome.emails, failed=outcome.emails_failed)
+
+
+def _current_supervisors(now, by_therapist):
+    """{supervisor: [their supervisees among these therapists]}, in one query."""
+    links = (
+        SupervisionLink.objects.active(timezone.localdate(now))
+        .filter(therapist_id__in=list(by_therapist), supervisor__is_active=True)
+        .exclude(supervisor__email="")
+        .select_related("supervisor", "therapist")
+        .order_by("supervisor_id", "therapist__last_name", "therapist__username")
+    )
+    per_supervisor = defaultdict(list)
+    for link in links:
+        per_supervisor[link.supervisor].append(link.therapist)
+    return per_supervisor
 
 
 def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag, ...]:
@@ -247,16 +361,7 @@ def _notify_supervisors(*, now, client_id, clock) -> Notified:
     by_therapist = defaultdict(list)
     for flag_id, therapist_id in claimed:
         by_therapist[therapist_id].append(flag_id)
-    links = (
-        SupervisionLink.objects.active(timezone.localdate(now))
-        .filter(therapist_id__in=list(by_therapist), supervisor__is_active=True)
-        .exclude(supervisor__email="")
-        .select_related("supervisor", "therapist")
-        .order_by("supervisor_id", "therapist__last_name", "therapist__username")
-    )
-    per_supervisor = defaultdict(list)
-    for link in links:
-        per_supervisor[link.supervisor].append(link.therapist)
+    per_supervisor = _current_supervisors(now, by_therapist)
     letters = []
     for supervisor, therapists in per_supervisor.items():
         flag_ids = [pk for t in therapists for pk in by_therapist[t.pk]]
@@ -273,7 +378,7 @@ def _notify_supervisors(*, now, client_id, clock) -> Notified:
     return Notified(escalations=len(outcome.sent), emails=outcome.emails, failed=outcome.emails_failed)
 
 
-def _settle(claimed, notified, *, clock, sent, unsent):
+def _settle(claimed, notified, *, clock, sent, unsent, table="reminders_flag"):
     """Mark the sent flags notified and hand the unsent back, in one statement.
 
     Only rows this sweep still holds (claimed at `clock`) are touched: a claim taken
@@ -282,7 +387,7 @@ def _settle(claimed, notified, *, clock, sent, unsent):
     if not sent and not unsent:
         return
     sql = f"""
-        UPDATE reminders_flag
+        UPDATE {table}
         SET {notified} = CASE WHEN id = ANY(%(sent)s) THEN %(now)s END,
             {claimed} = CASE WHEN id = ANY(%(sent)s) THEN {claimed} END
         WHERE id = ANY(%(touched)s) AND {claimed} = %(clock)s AND {notified} IS NULL

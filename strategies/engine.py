@@ -103,6 +103,7 @@ class Advice:
     """All the engine says about one rupture, in the order the page shows it."""
 
     # Section 6b: a risk concern puts the clinic's protocol before any strategy.
+    risk: str
     safety_first: bool
     safety: str
     suggestions: tuple[Suggestion, ...]
@@ -290,6 +291,7 @@ def advise(
         step = NEXT_STEPS[situation.last_stage]
         next_step = step[rupture.kind] if isinstance(step, Mapping) else step
     return Advice(
+        risk=rupture.risk,
         safety_first=safety_first,
         safety=SAFETY_FIRST.format(protocol=protocol) if safety_first else "",
         suggestions=suggestions,

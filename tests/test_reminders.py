@@ -269,7 +269,8 @@ def test_it_emails_each_therapist_counts_and_a_link_only(now, caseload, mailoutb
     result = sweep(now=now, window=WINDOW)
 
     assert result.counts() == {"raised": 4, "escalated": 2, "notified": 4, "escalations_notified": 2,
-                               "emails": 3, "failed": 0}
+                               "emails": 3, "failed": 0,
+                               "risk_alerts": 0, "risk_alerts_notified": 0}
     to_therapists = {m.to[0]: m for m in mailoutbox if "open rupture" in m.subject}
     dlee, apatel = to_therapists["dlee@clinic.example"], to_therapists["apatel@clinic.example"]
     assert dlee.subject == "3 open ruptures to review before your next sessions"
@@ -534,7 +535,7 @@ def test_it_hands_celery_counts_only(now, rupture):
     counts = sweep_task.apply(kwargs={"now_iso": now.isoformat()}).get()
 
     assert counts == {"raised": 1, "escalated": 0, "notified": 1, "escalations_notified": 0,
-                      "emails": 1, "failed": 0}
+                      "emails": 1, "failed": 0, "risk_alerts": 0, "risk_alerts_notified": 0}
     assert Flag.objects.count() == 1
 
 
@@ -706,7 +707,7 @@ def test_it_briefs_the_therapist_before_a_session(now, briefed, as_therapist):
 
     assert response.status_code == 200
     assert [item["rupture"] for item in response.context["items"]] == open_ruptures
-    assert all(item["suggestions"] for item in response.context["items"])
+    assert all(item["advice"].suggestions for item in response.context["items"])
     html = response.content.decode()
     assert "Ask how the letter landed." in html and "Felt pushed." in html
     assert "No plan written yet." in html
@@ -726,7 +727,7 @@ def test_it_suggests_from_the_history_up_to_the_briefed_session(now, client_reco
     response = as_therapist.get(f"/sessions/{upcoming.pk}/brief")
 
     newest = response.context["items"][-1]
-    assert newest["suggestions"][0].family == "expressive"
+    assert newest["advice"].suggestions[0].family == "expressive"
 
 
 def test_it_records_who_read_a_brief(briefed, as_therapist, therapist):
