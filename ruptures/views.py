@@ -86,7 +86,8 @@ def _render_form(request, form, session, *, rupture=None, conflict=None, status=
     context = {"form": form, "session": session, "rupture": rupture, "conflict": conflict}
     template = "ruptures/rupture_form.html"
     if request.htmx and request.method == "GET" and request.htmx.target == "suggestions":
-        return render(request, template + "#suggestions", {**context, **_live_suggestions(request.GET, session, fallback=rupture)})
+        live = _live_suggestions(request.GET, session, fallback=rupture)
+        return render(request, template + "#suggestions", {**context, **live})
     if request.htmx and request.method == "GET" and request.htmx.target == "risk":
         return render(request, template + "#risk", context)
     if request.htmx and request.method == "GET":
@@ -105,7 +106,7 @@ def _live_suggestions(data, session, fallback=None):
         return {"suggestions": [], "advice": None}
     if fallback is not None:
         # Editing: what was tried on this rupture still counts.
-        facts = replace(facts, attempts=facts_of(fallback, fallback.attempts.order_by("session__starts_at", "created_at", "pk")).attempts)
+        facts = replace(facts, attempts=facts_of(fallback, fallback.attempts.all()).attempts)
     advice = advice_for(session, facts)
     return {
         "advice": advice,
