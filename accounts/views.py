@@ -85,7 +85,23 @@ def supervisor_home(user):
         .order_by("last_name", "username")
     )
     escalated_flags = Flag.objects.visible_to(user).escalated().upcoming().by_supervisee()
-    return {"supervisees": supervisees, "escalated_flags": escalated_flags}
+    return {
+        "risks": recent_risks(user),
+        "risk_days": settings.RISK_ALERT_DAYS,
+        "supervisees": supervisees,
+        "escalated_flags": escalated_flags,
+    }
+
+
+def recent_risks(user, now=None):
+    """Risk concerns on the supervisees' recent sessions, newest first: told at once (6b)."""
+    now = now or timezone.now()
+    return (
+        RuptureEvent.objects.visible_to(user).with_risk()
+        .filter(session__starts_at__gte=now - timedelta(days=settings.RISK_ALERT_DAYS))
+        .select_related("session__client__therapist")
+        .order_by("-session__starts_at", "-pk")
+    )
 
 
 def admin_home():
