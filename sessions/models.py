@@ -90,6 +90,11 @@ class Client(ClinicalRecord):
             models.CheckConstraint(
                 condition=Q(ending="") | Q(ending__in=Ending.values), name="client_ending_valid"
             ),
+            # How a therapy ended belongs to a therapy that did.
+            models.CheckConstraint(
+                condition=Q(status="discharged") | Q(ending="", discharged_at__isnull=True),
+                name="client_ending_only_when_discharged",
+            ),
         ]
 
     def __str__(self):
