@@ -554,8 +554,8 @@ BAD_INPUT = [
         'format: expected "caseload", got "rupture-log"',
     ),
     ("no format", _set("format", _DELETE), 'format: expected "caseload", got nothing'),
-    ("wrong version", _set("version", 2), "version: this app reads version 1, got 2"),
-    ("version as text", _set("version", "1"), 'version: this app reads version 1, got "1"'),
+    ("wrong version", _set("version", 3), "version: this app reads versions 1 and 2, got 3"),
+    ("version as text", _set("version", "1"), 'version: this app reads versions 1 and 2, got "1"'),
     (
         "unknown marker",
         _set("ruptures[0].markers[1]", "sulking"),
@@ -857,7 +857,7 @@ def test_it_exits_non_zero_from_the_command_line(db, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         ManagementUtility(["manage.py", "import_caseload", str(path)]).execute()
     assert exit_.value.code == 1
-    assert "version: this app reads version 1, got 7" in capsys.readouterr().err
+    assert "version: this app reads versions 1 and 2, got 7" in capsys.readouterr().err
 
 
 def test_it_refuses_to_move_a_session_to_another_client(imported):
@@ -945,7 +945,7 @@ def test_it_writes_the_export_to_a_file_or_standard_output(imported, tmp_path):
 def test_it_exports_an_empty_database_as_an_empty_caseload(db):
     assert json.loads(export_text()) == {
         "format": "caseload",
-        "version": 1,
+        "version": 2,
         "users": [],
         "clients": [],
         "sessions": [],
