@@ -360,7 +360,9 @@ class _Checker:
             return False
         for name in sorted(record.keys() - allowed):
             later = self.version < 2 and any(name in added for added in V2_FIELDS.values())
-            self.problem(_member(path, name), "a version 2 field, in a version 1 file" if later else "unknown field")
+            self.problem(
+                _member(path, name), "a version 2 field, in a version 1 file" if later else "unknown field"
+            )
         ok = True
         for name in required:
             if name not in record:
@@ -416,7 +418,9 @@ class _Checker:
         if "ending" in record:
             row.ending = self.slug(record["ending"], f"{path}.ending", ENDINGS, "ending")
             if row.status != "discharged":
-                self.problem(f"{path}.ending", f"only a discharged client has an ending; this one is {_show(row.status)}")
+                self.problem(
+                    f"{path}.ending", f"only a discharged client has an ending; this one is {_show(row.status)}"
+                )
         return row if len(self.problems) == n else None
 
     def session(self, record, path):
