@@ -251,3 +251,19 @@ def test_the_supervisor_home_shows_the_risks_of_recent_sessions_only(as_supervis
     inside = make_rupture(make_session(client_record, starts_at=edge + timedelta(hours=1)), risk="self_harm")
     make_rupture(make_session(client_record, starts_at=edge - timedelta(hours=1)), risk="self_harm")
     assert list(as_supervisor.get("/").context["risks"]) == [inside]
+
+
+# --- Configuration ------------------------------------------------------------------------------
+
+
+def test_it_warns_when_the_risk_protocol_has_no_link_and_refuses_a_bad_one(settings):
+    from reminders.checks import check_reminder_settings
+
+    settings.DEBUG = False
+    settings.SITE_URL = "https://rupture-log.example.org"
+    settings.RISK_PROTOCOL_URL = ""
+    assert [p.id for p in check_reminder_settings(None)] == ["reminders.W002"]
+    settings.RISK_PROTOCOL_URL = "javascript:alert(1)"
+    assert [p.id for p in check_reminder_settings(None)] == ["reminders.E003"]
+    settings.RISK_PROTOCOL_URL = "https://intranet.example/risk"
+    assert check_reminder_settings(None) == []

@@ -879,13 +879,14 @@ def test_it_refuses_a_task_time_limit_beyond_the_visibility_timeout(settings):
 
     ids = {problem.id for problem in check_reminder_settings(None)}
 
-    assert ids - {"reminders.W001"} == {"reminders.E001", "reminders.E002"}
+    assert ids - {"reminders.W001", "reminders.W002"} == {"reminders.E001", "reminders.E002"}
 
 
 def test_it_warns_when_emails_would_link_to_localhost(settings):
     from reminders.checks import check_reminder_settings
 
     settings.DEBUG = False
+    settings.RISK_PROTOCOL_URL = "https://intranet.example/risk"
     settings.SITE_URL = "http://127.0.0.1:8000"
     assert [p.id for p in check_reminder_settings(None)] == ["reminders.W001"]
     settings.SITE_URL = "https://rupture-log.example.org"
