@@ -53,6 +53,8 @@ def therapist_home(user, now=None):
         .annotate(next_session_at=Subquery(next_session))
         .order_by("session__starts_at", "pk"),
         "flags": Flag.objects.editable_by(user).upcoming(now).for_listing(),
+        # No session to be flagged before: open ruptures with no next step.
+        "stalled": Flag.objects.stalled_visible_to(user).without_next_session(now).stalled_listing(),
         "now": now,
         "upcoming_days": UPCOMING_DAYS,
     }
@@ -90,6 +92,8 @@ def supervisor_home(user):
         "risk_days": settings.RISK_ALERT_DAYS,
         "supervisees": supervisees,
         "escalated_flags": escalated_flags,
+        "stalled": Flag.objects.stalled_visible_to(user).escalated().without_next_session().stalled_listing(),
+        "stalled_days": settings.STALLED_ESCALATE_DAYS,
     }
 
 

@@ -1,5 +1,5 @@
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ruptures.models import Risk, RuptureEvent
@@ -30,6 +30,35 @@ class FlagQuerySet(models.QuerySet):
     def escalated(self):
         return self.filter(escalated=True)
 
+    def stalled(self):
+        """Stalled flags whose rupture is still open: a rupture with no next step.
+
+        They have no session, so they are reached through their rupture's client.
+        """
+        return self.filter(
+            reason=FlagReason.STALLED, rupture__repair_status__in=sorted(OPEN_STATUSES),
+            rupture__deleted_at__isnull=True, rupture__session__deleted_at__isnull=True,
+            rupture__session__client__deleted_at__isnull=True,
+        )
+
+    def stalled_visible_to(self, user):
+        return self.stalled().filter(rupture__session__client__in=Client.objects.visible_to(user))
+
+    def without_next_session(self, now=None):
+        """Stalled flags whose client still has nothing booked: a booking made later is a
+        next step, and the flags before that session take over (the flag itself stays)."""
+        now = now or timezone.now()
+        booked = TherapySession.objects.filter(
+            client=OuterRef("rupture__session__client"), status=SessionStatus.SCHEDULED, starts_at__gte=now
+        )
+        return self.exclude(Exists(booked))
+
+    def stalled_listing(self):
+        return self.select_related("rupture__session__client__therapist").order_by(
+            "rupture__session__client__therapist__last_name", "rupture__session__client__therapist__username",
+            "rupture__session__starts_at", "pk",
+        )
+
     def for_listing(self):
         """What a list of flags shows, in one query: session, client, rupture, therapist."""
         return self.select_related("session__client__therapist", "rupture__session").order_by(
@@ -43,16 +72,31 @@ class FlagQuerySet(models.QuerySet):
         )
 
 
+class FlagReason(models.TextChoices):
+    RUPTURE = "rupture", "Open rupture"
+    UNLOGGED = "unlogged", "Client-reported rupture, not logged"
+    DROP = "drop", "Drop in the client's rating"
+    STALLED = "stalled", "Stalled repair"
+
+
 class Flag(models.Model):
-    """An open rupture R seen before the client's upcoming session U (see reminders.sweep).
+    """Something to see before the client's upcoming session U (see reminders.sweep).
+
+    `rupture`: an open rupture R before U. `stalled` (no session): an open rupture with
+    no next step, nothing booked in the 14 days after it or its next session missed.
 
     Never deleted and never updated except for the notification bookkeeping: a flag
     whose rupture was repaired since is shown as such, from the rupture's own status.
     """
 
+    reason = models.CharField(max_length=16, choices=FlagReason.choices, default=FlagReason.RUPTURE)
     # db_index off: the unique (rupture, session) constraint's index starts with it.
-    rupture = models.ForeignKey(RuptureEvent, on_delete=models.PROTECT, related_name="flags", db_index=False)
-    session = models.ForeignKey(TherapySession, on_delete=models.PROTECT, related_name="flags")
+    rupture = models.ForeignKey(
+        RuptureEvent, on_delete=models.PROTECT, related_name="flags", db_index=False, null=True, blank=True
+    )
+    session = models.ForeignKey(
+        TherapySession, on_delete=models.PROTECT, related_name="flags", null=True, blank=True
+    )
     raised_at = models.DateTimeField(default=timezone.now)
     # Frozen when raised: the rupture had intensity 4-5, or was carried over (a held
     # session of the client lies between the rupture's session and this one).
@@ -70,7 +114,23 @@ class Flag(models.Model):
     class Meta:
         ordering = ["session__starts_at", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["rupture", "session"], name="flag_once_per_rupture_and_session"),
+            models.UniqueConstraint(
+                fields=["rupture", "session"], condition=Q(reason="rupture"),
+                name="flag_once_per_rupture_and_session",
+            ),
+            models.UniqueConstraint(
+                fields=["rupture", "reason"], condition=Q(reason="stalled"), name="flag_once_per_stalled_rupture",
+            ),
+            models.CheckConstraint(condition=Q(reason__in=FlagReason.values), name="flag_reason_valid"),
+            # Each kind of flag points at what raised it, and only at that.
+            models.CheckConstraint(
+                condition=~Q(reason="rupture") | Q(rupture__isnull=False, session__isnull=False),
+                name="flag_rupture_has_rupture_and_session",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason="stalled") | Q(rupture__isnull=False),
+                name="flag_stalled_has_rupture",
+            ),
             models.CheckConstraint(
                 condition=Q(escalated=True) | Q(carried_over=False), name="flag_carried_over_escalates"
             ),
@@ -97,10 +157,12 @@ class Flag(models.Model):
         ]
 
     def __str__(self):
-        return f"flag {self.rupture_id} before session {self.session_id}"
+        return f"{self.reason} flag: rupture {self.rupture_id} before session {self.session_id}"
 
     @property
-    def reason(self):
+    def escalation_reason(self):
+        if self.reason == FlagReason.STALLED:
+            return "stalled"
         if self.carried_over:
             return "carried over"
         return "high intensity" if self.escalated else ""

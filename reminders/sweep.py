@@ -47,10 +47,16 @@ _HELD = f"'{SessionStatus.HELD}'"
 @dataclass(frozen=True)
 class RaisedFlag:
     rupture: str  # RuptureEvent.key, as in caseload files
-    session: str  # TherapySession.key
+    session: str | None  # TherapySession.key; none for a stalled flag
     client: str  # case code
     therapist: str  # username
     escalated: bool
+    reason: str = "rupture"  # rupture | stalled
+
+    def as_json(self) -> dict:
+        """What `flag_open_ruptures --json` prints; a stalled flag has no session (null)."""
+        return {"reason": self.reason, "rupture": self.rupture, "session": self.session, "client": self.client,
+                "therapist": self.therapist, "escalated": self.escalated}
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ def sweep(*, now: datetime | None = None, window: timedelta | None = None,
     risk_alerts = raise_risk_alerts(now=now, client_id=client_id, clock=clock)
     risk_notified = notify_risk_alerts(now=now, client_id=client_id, clock=clock)
     raised = raise_flags(now=now, window=window, client_id=client_id, clock=clock)
+    raised += raise_stalled_flags(now=now, client_id=client_id, clock=clock)
+    escalate_stalled_flags(now=now, client_id=client_id)
     notified = notify_pending(now=now, client_id=client_id, clock=clock)
     if client_id is None:
         # Only a full sweep proves that beat and a worker are alive; the on-commit
@@ -104,6 +112,116 @@ def sweep(*, now: datetime | None = None, window: timedelta | None = None,
         now=now, window=window, client_id=client_id, raised=raised, notified=notified,
         risk_alerts=risk_alerts, risk_alerts_notified=risk_notified.escalations,
     )
+
+
+# --- Stalled repairs -----------------------------------------------------------------------
+# An open rupture R is stalled at T when its client has nothing booked or held in the
+# STALLED_AFTER_DAYS after R's session (decided once those days have passed), or when the
+# first session after R's was a no-show or cancelled. One stalled flag per rupture, never
+# deleted; it escalates to the supervisor once R's session is STALLED_ESCALATE_DAYS old.
+# A discharged client's open ruptures are the discharge form's business, not a flag's.
+
+_MISSED = f"'{SessionStatus.NO_SHOW}', '{SessionStatus.CANCELLED}'"
+_DISCHARGED = "'discharged'"
+
+
+def raise_stalled_flags(*, now, client_id=None, clock=None) -> tuple[RaisedFlag, ...]:
+    params = {
+        "now": now, "clock": clock or timezone.now(), "client": client_id,
+        "after": timedelta(days=settings.STALLED_AFTER_DAYS),
+        "escalate": timedelta(days=settings.STALLED_ESCALATE_DAYS),
+    }
+    only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        WITH raised AS (
+            INSERT INTO reminders_flag (reason, rupture_id, session_id, raised_at, escalated, carried_over)
+            SELECT 'stalled', r.id, NULL, %(clock)s, rs.starts_at <= %(now)s - %(escalate)s, false
+            FROM ruptures_ruptureevent r
+            JOIN therapy_sessions_therapysession rs ON rs.id = r.session_id
+            JOIN therapy_sessions_client cl ON cl.id = rs.client_id
+            WHERE r.repair_status IN ({_OPEN})
+              AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND cl.deleted_at IS NULL
+              AND cl.status <> {_DISCHARGED}
+              AND rs.starts_at <= %(now)s
+              {only_client}
+              AND NOT EXISTS (
+                  SELECT 1 FROM reminders_flag done WHERE done.rupture_id = r.id AND done.reason = 'stalled'
+              )
+              AND (
+                  (rs.starts_at + %(after)s <= %(now)s AND NOT EXISTS (
+                      SELECT 1 FROM therapy_sessions_therapysession n
+                      WHERE n.client_id = rs.client_id AND n.deleted_at IS NULL
+                        AND n.status IN ({_SCHEDULED}, {_HELD})
+                        AND n.starts_at > rs.starts_at AND n.starts_at <= rs.starts_at + %(after)s
+                  ))
+                  OR (
+                      SELECT n.status FROM therapy_sessions_therapysession n
+                      WHERE n.client_id = rs.client_id AND n.deleted_at IS NULL AND n.starts_at > rs.starts_at
+                      ORDER BY n.starts_at LIMIT 1
+                  ) IN ({_MISSED})
+              )
+            ORDER BY r.id
+            ON CONFLICT (rupture_id, reason) WHERE reason = 'stalled' DO NOTHING
+            RETURNING rupture_id, escalated
+        )
+        SELECT r.key, NULL, c.code, t.username, raised.escalated, 'stalled'
+        FROM raised
+        JOIN ruptures_ruptureevent r ON r.id = raised.rupture_id
+        JOIN therapy_sessions_therapysession rs ON rs.id = r.session_id
+        JOIN therapy_sessions_client c ON c.id = rs.client_id
+        JOIN accounts_user t ON t.id = c.therapist_id
+        ORDER BY rs.starts_at, c.code, r.key
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return tuple(RaisedFlag(*row) for row in cursor.fetchall())
+
+
+def escalate_stalled_flags(*, now, client_id=None) -> int:
+    """A stalled rupture still open STALLED_ESCALATE_DAYS after its session goes to the supervisor."""
+    only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        UPDATE reminders_flag AS f SET escalated = true
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession rs
+        WHERE f.reason = 'stalled' AND NOT f.escalated
+          AND r.id = f.rupture_id AND rs.id = r.session_id
+          AND r.repair_status IN ({_OPEN}) AND r.deleted_at IS NULL AND rs.deleted_at IS NULL
+          AND rs.starts_at <= %(now)s - %(escalate)s
+          {only_client}
+    """
+    params = {"now": now, "client": client_id, "escalate": timedelta(days=settings.STALLED_ESCALATE_DAYS)}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[int, int]]:
+    """Claim the escalated stalled flags to e-mail to supervisors: [(flag id, therapist id)]."""
+    only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        UPDATE reminders_flag AS f SET escalation_claimed_at = %(clock)s
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession rs, therapy_sessions_client c
+        WHERE f.reason = 'stalled' AND f.escalated
+          AND r.id = f.rupture_id AND rs.id = r.session_id AND c.id = rs.client_id
+          AND r.repair_status IN ({_OPEN})
+          AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND c.deleted_at IS NULL
+          {only_client}
+          AND f.escalation_notified_at IS NULL
+          AND (f.escalation_claimed_at IS NULL OR f.escalation_claimed_at < %(stale)s)
+          AND EXISTS (
+              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user s ON s.id = l.supervisor_id
+              WHERE l.therapist_id = c.therapist_id
+                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
+                AND s.is_active AND s.email <> ''
+          )
+        RETURNING f.id, c.therapist_id
+    """
+    params = {
+        "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id, "today": timezone.localdate(now),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 # --- Risk alerts (domain 6b) ------------------------------------------------------------
@@ -215,8 +333,8 @@ def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag,
     # order, so one waits for the other instead of deadlocking.
     sql = f"""
         WITH raised AS (
-            INSERT INTO reminders_flag (rupture_id, session_id, raised_at, escalated, carried_over)
-            SELECT pair.rupture_id, pair.session_id, %(clock)s,
+            INSERT INTO reminders_flag (reason, rupture_id, session_id, raised_at, escalated, carried_over)
+            SELECT 'rupture', pair.rupture_id, pair.session_id, %(clock)s,
                    pair.intensity >= 4 OR pair.carried_over, pair.carried_over
             FROM (
                 SELECT r.id AS rupture_id, u.id AS session_id, r.intensity,
@@ -241,11 +359,12 @@ def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag,
                   -- Most pairs were flagged by an earlier sweep: skip them before
                   -- working out the escalation. ON CONFLICT still settles a race.
                   AND NOT EXISTS (
-                      SELECT 1 FROM reminders_flag done WHERE done.rupture_id = r.id AND done.session_id = u.id
+                      SELECT 1 FROM reminders_flag done
+                      WHERE done.rupture_id = r.id AND done.session_id = u.id AND done.reason = 'rupture'
                   )
             ) AS pair
             ORDER BY pair.rupture_id, pair.session_id
-            ON CONFLICT (rupture_id, session_id) DO NOTHING
+            ON CONFLICT (rupture_id, session_id) WHERE reason = 'rupture' DO NOTHING
             RETURNING rupture_id, session_id, escalated
         )
         SELECT r.key, u.key, c.code, t.username, raised.escalated
@@ -356,6 +475,7 @@ def _notify_therapists(*, now, client_id, clock) -> Notified:
 
 def _notify_supervisors(*, now, client_id, clock) -> Notified:
     claimed = claim_for_supervisors(now=now, clock=clock, client_id=client_id)
+    claimed += claim_stalled_for_supervisors(now=now, clock=clock, client_id=client_id)
     if not claimed:
         return Notified()
     by_therapist = defaultdict(list)
