@@ -232,7 +232,7 @@ STALLED_ESCALATE_DAYS = env_int("STALLED_ESCALATE_DAYS", 21, minimum=1)
 # --- Risk (domain section 6b) ---------------------------------------------------------------
 # With a risk recorded, the first thing shown is the clinic's own protocol: its name and
 # where to read it (an intranet page or a document the clinic serves).
-RISK_PROTOCOL_NAME = env_str("RISK_PROTOCOL_NAME", "the clinic's risk protocol")
+RISK_PROTOCOL_NAME = env_str("RISK_PROTOCOL_NAME") or "the clinic's risk protocol"
 RISK_PROTOCOL_URL = env_str("RISK_PROTOCOL_URL", "")
 # A risk recorded on a session this many days old or newer tells the supervisor at once
 # (older ones, from an imported caseload, are history rather than news).
