@@ -154,8 +154,7 @@ def _clients(keys, deidentify):
         record.update(
             therapist=keys("user", therapist), status=status, started_on=started_on.isoformat()
         )
-        if ending:
-            record["ending"] = ending
+        record["ending"] = ending
         records.append(record)
     return _sort(records, lambda r: r["code"])
 
@@ -198,8 +197,7 @@ def _ruptures(keys, deidentify, session_order):
         "rupture_id", "pk"
     ).values_list("rupture_id", "session__key", "strategy", "outcome", "note", "stage_reached"):
         attempt = {"session": keys("session", session), "strategy": strategy, "outcome": outcome}
-        if stage:
-            attempt["stage_reached"] = stage
+        attempt["stage_reached"] = stage
         if not deidentify:
             attempt["note"] = note
         attempts[rupture_id].append(attempt)

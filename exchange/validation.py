@@ -1,4 +1,4 @@
-"""The caseload exchange format (../shared/caseload-format.md), read and checked.
+"""The caseload exchange format (docs/caseload-format.md), read and checked.
 
 No database here: the importer asks the database which of the keys a file mentions
 already exist (`wanted_keys`, then an `Existing`), and `check` does the rest. Every
@@ -416,8 +416,9 @@ class _Checker:
         if "name" in record:
             row.name = self.text(record["name"], f"{path}.name", CLIENT_NAME_MAX)
         if "ending" in record:
-            row.ending = self.slug(record["ending"], f"{path}.ending", ENDINGS, "ending")
-            if row.status != "discharged":
+            # "" is no ending: what an export writes for a client still in therapy.
+            row.ending = self.slug(record["ending"], f"{path}.ending", ("", *ENDINGS), "ending")
+            if row.ending and row.status != "discharged":
                 self.problem(
                     f"{path}.ending", f"only a discharged client has an ending; this one is {_show(row.status)}"
                 )
@@ -535,7 +536,9 @@ class _Checker:
             if "note" in record:
                 row.note = self.text(record["note"], f"{at}.note")
             if "stage_reached" in record:
-                row.stage_reached = self.slug(record["stage_reached"], f"{at}.stage_reached", STAGES, "stage")
+                row.stage_reached = self.slug(
+                    record["stage_reached"], f"{at}.stage_reached", ("", *STAGES), "stage"
+                )
             rows.append(row)
         return rows
 

@@ -70,7 +70,7 @@ def by_strategy(suggestions):
     return {s.strategy: s for s in suggestions}
 
 
-# --- The shared vignettes -------------------------------------------------------------
+# --- The public vignettes -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("vignette", VIGNETTES, ids=[v["id"] for v in VIGNETTES])

@@ -38,9 +38,10 @@ def test_it_exports_version_2_and_reads_its_own_export_back(db):
     rupture = next(r for r in exported["ruptures"] if r["id"] == "R-1")
     assert rupture["risk"] == "self_harm" and rupture["declined_relational_talk"] is True
     assert rupture["attempts"][0]["stage_reached"] == "explored_experience"
-    assert "stage_reached" not in rupture["attempts"][1]
+    assert rupture["attempts"][1]["stage_reached"] == ""
     client = next(c for c in exported["clients"] if c["code"] == "C-0002")
     assert client["ending"] == "dropout"
+    assert next(c for c in exported["clients"] if c["code"] == "C-0001")["ending"] == ""
     again = import_doc(exported)
     assert again.applied and again.changes == 0
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-VIGNETTES_DIR = Path(__file__).resolve().parents[1] / "strategies" / "vignettes"
+REPO = Path(__file__).resolve().parents[1]
+VIGNETTES_DIR = REPO / "strategies" / "vignettes"
 VIGNETTES_FILE = VIGNETTES_DIR / "public.json"
 DEPTH_FILE = VIGNETTES_DIR / "depth.json"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def run(path):
