@@ -33,7 +33,6 @@ _RISKS = vocabulary.slugs(vocabulary.RISKS)
 _STAGES = vocabulary.slugs(vocabulary.STAGES)
 _OUTCOMES = vocabulary.slugs(vocabulary.REPAIR_STATUSES) - {"unaddressed"}
 _STRATEGIES = vocabulary.slugs(vocabulary.STRATEGY_TABLE)
-_RISK_LABEL = dict(vocabulary.RISKS)
 
 _TABLE_INDEX = {row[0]: index for index, row in enumerate(vocabulary.STRATEGY_TABLE)}
 _LABEL = {row[0]: row[1] for row in vocabulary.STRATEGY_TABLE}
@@ -299,10 +298,6 @@ def advise(
         stage_reached=situation.last_stage,
         next_step=next_step,
     )
-
-
-def risk_label(risk: str) -> str:
-    return _RISK_LABEL[risk]
 
 
 def _suggestion(strategy, score, contributions, rupture, situation, track_record, reasons_by_rule):
