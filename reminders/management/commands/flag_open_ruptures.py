@@ -34,7 +34,7 @@ class Command(BaseCommand):
             escalated = "  escalated" if flag.escalated else ""
             kind = "" if flag.reason == "rupture" else f"  {flag.reason}"
             session = flag.session or "-"
-            self.stdout.write(f"{flag.rupture}  {session}  {flag.client}  {flag.therapist}{escalated}{kind}")
+            self.stdout.write(f"{flag.source}  {session}  {flag.client}  {flag.therapist}{escalated}{kind}")
         counts = result.counts()
         self.stdout.write(
             f"{counts['raised']} flag(s) raised, {counts['escalated']} escalated; "
