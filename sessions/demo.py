@@ -23,7 +23,7 @@ from checks.demo import check_rows, current_forms
 from checks.models import AllianceCheck
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
-from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
+from sessions.models import Client, ClientStatus, Ending, SessionStatus, TherapySession
 
 DEMO_PASSWORD = "rupture-demo-2026"
 
@@ -164,10 +164,16 @@ def _ids(model, n):
 def _one_client(rng, scale, code, therapist_id, now, rows, ids):
     roll = rng.random()
     status = ClientStatus.ACTIVE if roll < 0.8 else ClientStatus.DISCHARGED if roll < 0.93 else ClientStatus.PAUSED
+    ending, discharged_at = "", None
+    if status == ClientStatus.DISCHARGED:
+        # About one client in five drops out (domain section 9); most endings are planned.
+        ending = rng.choices(Ending.values, weights=[55, 30, 10, 5])[0]
+        discharged_at = now - timedelta(days=rng.randint(1, 6))
     client_id = ids[Client]()
     rows[Client].append({
         "id": client_id, "code": code, "therapist_id": therapist_id, "status": status,
         "started_on": (now - timedelta(weeks=scale.weeks + rng.randint(0, 40))).date(),
+        "ending": ending, "discharged_at": discharged_at,
     })
     # Each client keeps a weekly slot in clinic hours, in the clinic's time zone.
     day = timezone.localtime(now) - timedelta(days=rng.randint(0, 6))
