@@ -91,7 +91,8 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
         # The client's own seed: the therapist, and which of their clients this is.
         rng = random.Random(f"{seed}:{n % len(therapists)}:{n // len(therapists)}")
         sessions, ruptures = len(rows[TherapySession]), len(rows[RuptureEvent])
-        _one_client(rng, scale, f"C-{n + 1:0{width}d}", therapist.pk, now, rows, ids)
+        _one_client(rng, scale, f"C-{n + 1:0{width}d}", therapist.pk, now, rows, ids,
+                    showcase=n < len(therapists))
         checks += check_rows(
             [SimpleNamespace(pk=s["id"], **s) for s in rows[TherapySession][sessions:]],
             [SimpleNamespace(**r) for r in rows[RuptureEvent][ruptures:]], rng, now, forms,
@@ -161,9 +162,13 @@ def _ids(model, n):
         return [row[0] for row in reversed(cursor.fetchall())]
 
 
-def _one_client(rng, scale, code, therapist_id, now, rows, ids):
+def _one_client(rng, scale, code, therapist_id, now, rows, ids, *, showcase=False):
+    """One client's history. A `showcase` client (each therapist's first) is active, sees
+    the therapist again within a day or two and has a rupture still open, so the demo's
+    first sweep has something to remind every therapist of."""
     roll = rng.random()
     status = ClientStatus.ACTIVE if roll < 0.8 else ClientStatus.DISCHARGED if roll < 0.93 else ClientStatus.PAUSED
+    status = ClientStatus.ACTIVE if showcase else status
     ending, discharged_at = "", None
     if status == ClientStatus.DISCHARGED:
         # About one client in five drops out (domain section 9); most endings are planned.
@@ -176,7 +181,8 @@ def _one_client(rng, scale, code, therapist_id, now, rows, ids):
         "ending": ending, "discharged_at": discharged_at,
     })
     # Each client keeps a weekly slot in clinic hours, in the clinic's time zone.
-    day = timezone.localtime(now) - timedelta(days=rng.randint(0, 6))
+    days_ago = rng.randint(0, 6)
+    day = timezone.localtime(now) - timedelta(days=6 if showcase else days_ago)
     slot = day.replace(hour=rng.randint(9, 17), minute=0, second=0, microsecond=0)
     # Clients who dropped out or paused stop part-way through the period.
     weeks = scale.weeks if status == ClientStatus.ACTIVE else rng.randint(3, scale.weeks - 2)
@@ -201,6 +207,7 @@ def _one_client(rng, scale, code, therapist_id, now, rows, ids):
     held = [s for s in sessions if s["status"] == SessionStatus.HELD]
     # Some clients have a habitual marker: the pattern a supervisor should spot.
     habit = rng.choice(WITHDRAWAL) if rng.random() < 0.3 else None
+    first = len(rows[RuptureEvent])
     for index, s in enumerate(held):
         recent = s["starts_at"] > now - timedelta(days=5)
         if recent and rng.random() < 0.5:
@@ -220,6 +227,10 @@ def _one_client(rng, scale, code, therapist_id, now, rows, ids):
             "strategy": rng.choice(STRATEGIES), "outcome": rupture["repair_status"],
             "created_by_id": therapist_id,
         })
+    if showcase and held and not any(r["repair_status"] in v.OPEN_STATUSES for r in rows[RuptureEvent][first:]):
+        rupture = _one_rupture(held[-1], rng, habit, now)
+        rupture.update(id=ids[RuptureEvent](), repair_status="unaddressed")
+        rows[RuptureEvent].append(rupture)
 
 
 def _one_rupture(session, rng, habit, now):
