@@ -40,6 +40,14 @@ class Filters:
             "min_cell": self.min_cell,
         }
 
+    @classmethod
+    def from_dict(cls, d):
+        return cls(
+            period=Period(date.fromisoformat(d["from"]), date.fromisoformat(d["to"])), by=d["by"],
+            kind="" if d["kind"] == "any" else d["kind"], pseudonymise=d["pseudonymise_therapists"],
+            min_cell=d["min_cell"],
+        )
+
     def describe(self):
         kind = dict(Kind.choices).get(self.kind, "any kind")
         names = "therapists pseudonymised" if self.pseudonymise else "therapists by username"
