@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import mfa
 from exchange.models import CaseloadUpload, UploadStatus
 from reminders.models import SweepHeartbeat
+from reports.models import ReportJob
 from ruptures.models import RuptureEvent
 from tests.conftest import login
 from tests.factories import make_attempt
@@ -73,6 +74,17 @@ MATRIX = {
     "exchange_upload_apply": ("/exchange/uploads/{upload}/apply", {"anonymous": LOGIN, "*": 405}),
     "exchange_upload_discard": ("/exchange/uploads/{upload}/discard", {"anonymous": LOGIN, "*": 405}),
     "exchange_export": ("/exchange/export", {"anonymous": LOGIN, "*": 405}),
+    # Alliance reports: admins (the clinic) and supervisors (their supervisees); a made PDF
+    # is its requester's alone.
+    "report_alliance": ("/reports/alliance/", {"anonymous": LOGIN, "supervisor": 200, "other_supervisor": 200,
+                                               "admin_user": 200, "*": 404}),
+    "report_alliance_csv": ("/reports/alliance/report.csv", {"anonymous": LOGIN, "supervisor": 200,
+                                                             "other_supervisor": 200, "admin_user": 200, "*": 404}),
+    "report_alliance_xlsx": ("/reports/alliance/report.xlsx", {"anonymous": LOGIN, "supervisor": 200,
+                                                               "other_supervisor": 200, "admin_user": 200, "*": 404}),
+    "report_alliance_pdf": ("/reports/alliance/pdf", {"anonymous": LOGIN, "*": 405}),
+    "report_job": ("/reports/jobs/{job}/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
+    "report_job_download": ("/reports/jobs/{job}/download", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
 }
 
 
@@ -119,8 +131,12 @@ def records(rupture, admin_user):
         uploaded_by=admin_user, filename="clinic.json", size=2, sha256="0" * 64, content=b"{}",
         status=UploadStatus.REFUSED, problems=[["format", "expected caseload"]], counts={},
     )
+    job = ReportJob.objects.create(
+        requested_by=admin_user, filters={"from": "2026-11-01", "to": "2026-11-30"}, as_of=timezone.now(),
+        status="done", content=b"%PDF-1.4",
+    )
     return {"code": rupture.session.client.code, "session": rupture.session_id, "rupture": rupture.pk,
-            "upload": upload.pk}
+            "upload": upload.pk, "job": job.pk}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
