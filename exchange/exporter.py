@@ -6,10 +6,11 @@ were recorded. Strings are compared by code point in Python, never by the databa
 collation, so two databases with different locales still agree. Timestamps are
 written in UTC. One record per line keeps a diff of two exports readable.
 
-A de-identified export (`deidentify=True`) leaves out names, e-mails and every free-text
-field, and replaces usernames, client codes and session and rupture ids with
+A pseudonymised export (`deidentify=True`, `--pseudonymised`) leaves out names, e-mails and
+every free-text field, and replaces usernames, client codes and session and rupture ids with
 pseudonyms: an HMAC of the key under the site's secret, so the same record gets the
-same pseudonym in every export, and the pseudonym cannot be turned back into the key.
+same pseudonym in every export, and the pseudonym cannot be turned back into the key. It
+keeps exact dates, so it is not de-identified: reports/research.py writes that extract.
 """
 
 import json

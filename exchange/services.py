@@ -91,7 +91,7 @@ def export_for_download(*, request, deidentify: bool) -> tuple[io.BytesIO, dict]
                 request,
                 Action.EXPORT,
                 "caseload",
-                detail={"via": "web", "deidentify": deidentify, "counts": counts},
+                detail={"via": "web", "pseudonymised": deidentify, "counts": counts},
             )
     out.seek(0)
     return out, counts
