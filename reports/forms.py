@@ -129,3 +129,24 @@ def query_of(filters: Filters) -> str:
     if filters.pseudonymise:
         params["pseudonymise"] = "on"
     return urlencode(params)
+
+
+class ResearchForm(forms.Form):
+    start = forms.DateField(label="From", widget=DateInput(), input_formats=["%Y-%m-%d"],
+                            error_messages={"invalid": "Enter a date as YYYY-MM-DD, for example 2026-01-01.",
+                                            "required": "Enter the first day."})
+    end = forms.DateField(label="To", widget=DateInput(), input_formats=["%Y-%m-%d"],
+                          error_messages={"invalid": "Enter a date as YYYY-MM-DD, for example 2026-12-31.",
+                                          "required": "Enter the last day."})
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        for name, day in (("start", start), ("end", end)):
+            if day is not None and not EARLIEST <= day <= LATEST:
+                self.add_error(name, f"Choose dates from {_day(EARLIEST)} to {_day(LATEST)}.")
+        if start and end and start > end and not self.errors:
+            self.add_error("end", "The last day must be on or after the first day.")
+        if not self.errors:
+            cleaned["period"] = Period(start, end)
+        return cleaned

@@ -1,7 +1,10 @@
+import tempfile
+import zipfile
+
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
 from audit.log import record
@@ -9,10 +12,12 @@ from audit.models import Action
 from reports import services
 from reports.access import get_job_for, require_reporter
 from reports.formats import csv_bytes, xlsx_bytes
-from reports.forms import ReportForm, query_of
+from reports.forms import ReportForm, ResearchForm, query_of
 from reports.metrics import METRICS, RATE
 from reports.models import JobStatus
 from reports.report import build, n_text, value_text
+from reports.research import copy_to
+from reports.research import extracts as research_extracts
 
 
 def _form(request, data):
@@ -121,3 +126,27 @@ def job_download(request, job_id):
     response = HttpResponse(bytes(content), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{found.filename}"'
     return response
+
+
+@require_http_methods(["GET", "POST"])
+def research(request):
+    """The de-identified research extract, for clinic admins: a zip of the CSV files."""
+    if not request.user.is_authenticated or request.user.role != Role.ADMIN:
+        raise Http404
+    form = ResearchForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        period = form.cleaned_data["period"]
+        out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+        sizes = {}
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for extract in research_extracts(period):
+                with archive.open(extract.name, "w") as member:
+                    sizes[extract.name] = copy_to(extract, member.write)
+        record(request, Action.EXPORT, "research_extract",
+               detail={"via": "web", "from": period.start.isoformat(), "to": period.end.isoformat(),
+                       "files": sizes})
+        out.seek(0)
+        return FileResponse(out, as_attachment=True, content_type="application/zip",
+                            filename=f"research-{period.start}-to-{period.end}.zip")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "reports/research.html", {"form": form}, status=status)

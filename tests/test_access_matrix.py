@@ -83,6 +83,7 @@ MATRIX = {
     "report_alliance_xlsx": ("/reports/alliance/report.xlsx", {"anonymous": LOGIN, "supervisor": 200,
                                                                "other_supervisor": 200, "admin_user": 200, "*": 404}),
     "report_alliance_pdf": ("/reports/alliance/pdf", {"anonymous": LOGIN, "*": 405}),
+    "report_research": ("/reports/research/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
     "report_job": ("/reports/jobs/{job}/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
     "report_job_download": ("/reports/jobs/{job}/download", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
 }
