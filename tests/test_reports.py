@@ -489,3 +489,12 @@ def test_the_page_costs_the_same_queries_whatever_the_size_of_the_clinic(
         make_rupture(make_session(more, starts_at=at(clinic_tz, 2026, 11, d, 9)))
     with django_assert_num_queries(17):
         as_admin.get(url)
+
+
+def test_an_htmx_filter_change_refreshes_the_messages_beside_the_fields(as_admin):
+    bad = as_admin.get("/reports/alliance/?period=custom&start=2026-11-05", headers={"HX-Request": "true"})
+    text = bad.content.decode()
+    assert bad.status_code == 200  # htmx swaps only successful answers
+    assert 'id="id_end-errors" aria-live="polite" hx-swap-oob="true"' in text
+    assert "Enter the last day of the custom period." in text
+    assert "Nothing to show until the filters marked above are corrected." in text
