@@ -135,7 +135,9 @@ def pdf_bytes(report: Report, *, clinic: str) -> bytes:
 
     styles = getSampleStyleSheet()
     out = io.BytesIO()
-    made = f"{report.as_of:%Y-%m-%d %H:%M %Z}".strip()
+    from django.utils import timezone
+
+    made = f"{timezone.localtime(report.as_of):%Y-%m-%d %H:%M %Z}".strip()
     doc = SimpleDocTemplate(
         out, pagesize=landscape(A4), invariant=1, title="Alliance report", author="rupture-log",
         subject=f"{report.filters.period.start} to {report.filters.period.end}", creator="rupture-log",

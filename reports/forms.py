@@ -59,7 +59,7 @@ class ReportForm(forms.Form):
         found = re.fullmatch(r"(\d{4})-(\d{2})", text)
         if not found or not 1 <= int(found[2]) <= 12:
             raise forms.ValidationError("Enter a month as YYYY-MM, for example 2026-11.")
-        return date(int(found[1]), int(found[2]), 1)
+        return _first_day(int(found[1]), int(found[2]))
 
     def clean_quarter(self):
         text = self.cleaned_data["quarter"].strip().upper()
@@ -68,7 +68,7 @@ class ReportForm(forms.Form):
         found = re.fullmatch(r"(\d{4})-?Q([1-4])", text)
         if not found:
             raise forms.ValidationError("Enter a quarter as YYYY-Qn, for example 2026-Q3.")
-        return date(int(found[1]), 3 * int(found[2]) - 2, 1)
+        return _first_day(int(found[1]), 3 * int(found[2]) - 2)
 
     def clean(self):
         cleaned = super().clean()
@@ -112,6 +112,13 @@ class ReportForm(forms.Form):
             pseudonymise=bool(cleaned.get("pseudonymise")), min_cell=self.min_cell,
         )
         return cleaned
+
+
+def _first_day(year, month):
+    # Checked here, before any date arithmetic: year 0 or 9999 would overflow it.
+    if not EARLIEST.year <= year <= LATEST.year:
+        raise forms.ValidationError(f"Choose a year from {EARLIEST.year} to {LATEST.year}.")
+    return date(year, month, 1)
 
 
 def _month_end(first):

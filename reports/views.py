@@ -110,7 +110,8 @@ def alliance_pdf(request):
 @require_GET
 def job(request, job_id):
     found = get_job_for(request.user, job_id)
-    context = {"job": found, "waiting": found.status in (JobStatus.PENDING, JobStatus.RUNNING)}
+    context = {"job": found, "waiting": found.status in (JobStatus.PENDING, JobStatus.RUNNING),
+               "keep_days": settings.REPORT_KEEP_DAYS}
     if request.htmx:
         return render(request, "reports/job.html#status", context)
     return render(request, "reports/job.html", context)
