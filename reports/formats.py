@@ -6,6 +6,7 @@ itself, so the same report gives the same bytes.
 
 import csv
 import io
+from datetime import datetime, time, timedelta
 
 from reports.metrics import COUNT, DAYS, METRICS, RATE
 from reports.report import SUPPRESSED, Report, n_text, value_text
@@ -48,8 +49,10 @@ def xlsx_bytes(report: Report) -> bytes:
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
                                      "strings_to_formulas": False, "strings_to_urls": False})
-    # The report's own time, never the clock: same report, same bytes.
-    book.set_properties({"title": "Alliance report", "created": report.as_of.replace(tzinfo=None),
+    # A document date fixed by the filters (the day after the period), never the clock: the
+    # same data and filters give the same bytes whenever the file is made.
+    created = datetime.combine(report.filters.period.end + timedelta(days=1), time.min)
+    book.set_properties({"title": "Alliance report", "created": created,
                          "author": "rupture-log", "comments": report.filters.describe()})
     fmt = {
         "head": book.add_format({"bold": True, "bottom": 1}),

@@ -498,3 +498,11 @@ def test_an_htmx_filter_change_refreshes_the_messages_beside_the_fields(as_admin
     assert 'id="id_end-errors" aria-live="polite" hx-swap-oob="true"' in text
     assert "Enter the last day of the custom period." in text
     assert "Nothing to show until the filters marked above are corrected." in text
+
+
+def test_the_csv_and_xlsx_do_not_change_with_the_time_they_are_made(busy_clinic, admin_user):
+    filters = Filters(period=NOVEMBER, by="therapist")
+    early = build(admin_user, filters, as_of=AS_OF)
+    later = build(admin_user, filters, as_of=AS_OF + timedelta(minutes=7))
+    assert csv_bytes(early) == csv_bytes(later)
+    assert xlsx_bytes(early) == xlsx_bytes(later)
