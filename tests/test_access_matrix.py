@@ -134,8 +134,10 @@ MATRIX = {
                                                                "other_supervisor": 200, "admin_user": 200, "*": 404}),
     "report_alliance_pdf": ("/reports/alliance/pdf", {"anonymous": LOGIN, "*": 405}),
     "report_research": ("/reports/research/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
-    "report_job": ("/reports/jobs/{job}/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
-    "report_job_download": ("/reports/jobs/{job}/download", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
+    # Another admin, a superuser included, never sees someone else's made report.
+    "report_job": ("/reports/jobs/{job}/", {"anonymous": LOGIN, "admin_user": 200, "superuser": 404, "*": 404}),
+    "report_job_download": ("/reports/jobs/{job}/download", {"anonymous": LOGIN, "admin_user": 200,
+                                                             "superuser": 404, "*": 404}),
 }
 
 
