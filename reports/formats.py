@@ -8,7 +8,7 @@ import csv
 import io
 from datetime import datetime, time, timedelta
 
-from reports.metrics import COUNT, DAYS, METRICS, RATE
+from reports.metrics import COUNT, DAYS, KAPPA, METRICS, RATE
 from reports.report import SUPPRESSED, Report, n_text, value_text
 
 CSV_HEADER = ["period_start", "period_end", "group_type", "group", "metric", "value", "n"]
@@ -59,6 +59,7 @@ def xlsx_bytes(report: Report) -> bytes:
         COUNT: book.add_format({"num_format": "0"}),
         RATE: book.add_format({"num_format": "0.0%"}),
         DAYS: book.add_format({"num_format": "0.0"}),
+        KAPPA: book.add_format({"num_format": "0.0000"}),
         "text": book.add_format({}),
         "wrap": book.add_format({"text_wrap": True, "valign": "top"}),
     }

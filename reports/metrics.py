@@ -22,7 +22,7 @@ from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import TherapySession
 from supervision.measures import OPEN_TOO_LONG_DAYS, Measures, Period, measure
 
-COUNT, RATE, DAYS = "count", "rate", "days"
+COUNT, RATE, DAYS, KAPPA = "count", "rate", "days", "kappa"
 
 
 @dataclass
@@ -68,6 +68,7 @@ def _ruptures(f):
 
 
 ACTIVITY, RUPTURES, REPAIR, FOLLOW = "Activity", "Ruptures", "Repair", "Follow-through"
+VOICE = "The client's voice"
 
 METRICS = [
     Metric("held_sessions", "Sessions held", COUNT, _held, _held,
@@ -118,6 +119,23 @@ METRICS = [
     Metric("discussed_in_supervision", "Discussed in supervision", COUNT,
            lambda f: f.m.ruptures - f.m.undiscussed, _ruptures,
            "Ruptures of the period a supervisor has marked “discussed in supervision”.", FOLLOW),
+    Metric("therapist_check_completion", "Therapist check completion", RATE, _m("therapist_checks"), _held,
+           "Of the sessions held, the share with the therapist's alliance check answered.", VOICE),
+    Metric("client_check_completion", "Client check completion", RATE, _m("client_checks"), _held,
+           "Of the sessions held, the share with the client's alliance check answered (a client who "
+           "declined did not answer).", VOICE),
+    Metric("client_reported_ruptures", "Client-reported ruptures", COUNT, _m("client_reported"),
+           _m("client_checks"), "Client checks reporting a rupture: tension yes, or intensity 3 or more, or "
+           "worked through 2 or less (n: client checks answered). Clients report fewer than therapists.", VOICE),
+    Metric("tension_agreement", "Agreement on tension", RATE, lambda f: f.m.agreement.agreed,
+           lambda f: f.m.agreement.n, "Of the sessions where both answered tension yes or no (rather not "
+           "say left out), the share where they gave the same answer.", VOICE),
+    Metric("tension_kappa", "Cohen's kappa on tension", KAPPA, lambda f: f.m.agreement.kappa,
+           lambda f: f.m.agreement.n, "Agreement on tension beyond chance (1 = full, 0 = chance); empty when "
+           "chance agreement is total. n: the same sessions as the agreement.", VOICE),
+    Metric("unlogged_client_reported", "Unlogged client-reported ruptures", COUNT, _m("unlogged"),
+           _m("client_checks"), "Client-reported ruptures in sessions where the therapist logged no rupture "
+           "and answered tension no (or nothing): the most useful to discuss.", VOICE),
 ]
 BY_SLUG = {m.slug: m for m in METRICS}
 

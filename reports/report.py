@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import OuterRef, Subquery
 
 from accounts.models import Role, SupervisionLink, User, supervisee_ids
-from reports.metrics import COUNT, DAYS, METRICS, RATE, Figures, compute
+from reports.metrics import COUNT, DAYS, KAPPA, METRICS, RATE, Figures, compute
 from ruptures.models import Kind
 from supervision.measures import Period
 
@@ -193,7 +193,7 @@ def cell(metric, figures: Figures, min_cell: int) -> Cell:
     elif metric.kind == RATE:
         # Secondary suppression: a share of a hidden count would give it away.
         hidden = value is not None and (small(part, min_cell) or n_hidden)
-    else:  # DAYS: a median of fewer than min_cell ruptures says too much about each
+    else:  # DAYS, KAPPA: a median or a kappa of fewer than min_cell says too much about each
         hidden = value is not None and n_hidden
     return Cell(value=value, n=n, value_hidden=hidden, n_hidden=n_hidden)
 
@@ -207,6 +207,8 @@ def value_text(metric, c: Cell) -> str:
     if metric.kind == COUNT:
         return str(int(c.value))
     if metric.kind == RATE:
+        return f"{c.value:.4f}"
+    if metric.kind == KAPPA:
         return f"{c.value:.4f}"
     assert metric.kind == DAYS
     return f"{c.value:.1f}"
