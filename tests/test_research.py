@@ -10,11 +10,11 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import AccessEvent
-from reports.research import RUPTURE_COLUMNS, copy_to, ruptures_extract
+from reports.research import CHECK_COLUMNS, RUPTURE_COLUMNS, copy_to, extracts, ruptures_extract
 from supervision.measures import Period
 from supervision.models import SupervisionNote
 from tests.conftest import login
-from tests.factories import make_attempt, make_client, make_rupture, make_session
+from tests.factories import make_attempt, make_check, make_client, make_rupture, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +77,7 @@ def test_the_numbers_are_drawn_anew_for_each_extract(clinic, other_therapist):
 def test_the_command_writes_the_files_and_logs_the_export(clinic, tmp_path):
     call_command("export_research", "--from", "2026-11-01", "--to", "2026-11-30", "-o", str(tmp_path))
     assert len(list(csv.DictReader(open(tmp_path / "ruptures.csv")))) == 2
+    assert list(csv.DictReader(open(tmp_path / "checks.csv"))) == []  # no checks in this clinic
     event = AccessEvent.objects.get(what="research_extract")
     assert event.detail["via"] == "command" and event.detail["from"] == "2026-11-01"
 
@@ -84,9 +85,32 @@ def test_the_command_writes_the_files_and_logs_the_export(clinic, tmp_path):
 def test_admins_download_it_as_a_zip_and_nobody_else_can(clinic, as_admin, supervisor):
     response = as_admin.post("/reports/research/", {"start": "2026-11-01", "end": "2026-11-30"})
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    assert archive.namelist() == ["ruptures.csv"]
+    assert archive.namelist() == ["ruptures.csv", "checks.csv"]
     assert len(archive.read("ruptures.csv").decode().splitlines()) == 3
     refused = as_admin.post("/reports/research/", {"start": "2026-11-30", "end": "2026-11-01"})
     assert refused.status_code == 400 and "on or after the first day" in refused.content.decode()
     login(as_admin, supervisor)
     assert as_admin.post("/reports/research/", {"start": "2026-11-01", "end": "2026-11-30"}).status_code == 404
+
+
+def test_checks_have_their_meanings_only_and_join_the_ruptures_on_the_drawn_numbers(clinic, shipped_instruments):
+    session = clinic.session
+    make_check(session, "therapist", tension="yes", intensity=3, worked_through=4, together=4)
+    make_check(session, "client", tension="yes", intensity=4, worked_through=2, together=3,
+               say_more=SECRET)
+    files = {}
+    for extract in extracts(NOVEMBER):
+        out = io.BytesIO()
+        copy_to(extract, out.write)
+        files[extract.name] = out.getvalue().decode()
+    checks = list(csv.DictReader(io.StringIO(files["checks.csv"])))
+    assert list(checks[0]) == CHECK_COLUMNS
+    assert SECRET not in files["checks.csv"] and "2026" not in files["checks.csv"]
+    client_side = next(c for c in checks if c["respondent"] == "client")
+    assert (client_side["tension"], client_side["together"], client_side["client_reported_rupture"]) == (
+        "yes", "3", "1")
+    assert client_side["instrument"] == "alliance_check" and client_side["day"] == "14"
+    ruptures = list(csv.DictReader(io.StringIO(files["ruptures.csv"])))
+    mine = next(r for r in ruptures if r["kind"] == "withdrawal")
+    # One salt for the files of one extract: the same client under the same number.
+    assert {c["client"] for c in checks} == {mine["client"]}
