@@ -13,13 +13,13 @@ covers exactly the clients whose records they may read.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from ruptures.models import RepairAttempt, RuptureEvent
-from sessions.models import TherapySession
+from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 from supervision.measures import OPEN_TOO_LONG_DAYS, Measures, Period, measure
 
 COUNT, RATE, DAYS, KAPPA = "count", "rate", "days", "kappa"
@@ -34,6 +34,9 @@ class Figures:
     flags_due: int = 0  # raised flags whose session has begun by the report's time
     flags_handled: int = 0
     escalations: int = 0
+    discharged: int = 0  # clients discharged in the period
+    endings: dict = field(default_factory=dict)  # ending slug -> clients discharged so
+    dropouts_after_open: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,19 @@ def _ruptures(f):
 
 
 ACTIVITY, RUPTURES, REPAIR, FOLLOW = "Activity", "Ruptures", "Repair", "Follow-through"
-VOICE = "The client's voice"
+VOICE, ENDINGS = "The client's voice", "Endings"
+# How a therapy ended (Client.ending), each as the figure `ended_<ending>`.
+ENDING_LABELS = {"planned": "Planned endings", "dropout": "Dropouts", "transfer": "Transfers",
+                 "other": "Other endings"}
+DROPOUT_WINDOW_DAYS = 30
+
+
+def _ending(slug):
+    return lambda f: f.endings.get(slug, 0)
+
+
+def _discharged(f):
+    return f.discharged
 
 METRICS = [
     Metric("held_sessions", "Sessions held", COUNT, _held, _held,
@@ -136,6 +151,14 @@ METRICS = [
     Metric("unlogged_client_reported", "Unlogged client-reported ruptures", COUNT, _m("unlogged"),
            _m("client_checks"), "Client-reported ruptures in sessions where the therapist logged no rupture "
            "and answered tension no (or nothing): the most useful to discuss.", VOICE),
+    *(Metric(f"ended_{slug}", label, COUNT, _ending(slug), _discharged,
+             f"Clients discharged in the period whose therapy ended as “{slug}” on the discharge form "
+             f"(n: clients discharged in the period).", ENDINGS) for slug, label in ENDING_LABELS.items()),
+    Metric("dropout_after_open_rupture", "Dropouts after an open rupture", COUNT,
+           lambda f: f.dropouts_after_open, _ending("dropout"),
+           f"Dropouts discharged in the period with a rupture still open at the report's time from a "
+           f"session held in the {DROPOUT_WINDOW_DAYS} days (of 24 hours) up to the discharge (n: dropouts).",
+           ENDINGS),
 ]
 BY_SLUG = {m.slug: m for m in METRICS}
 
@@ -146,6 +169,7 @@ def compute(team, period: Period, kind: str, *, as_of: datetime):
     measured = measure(team, period, kind, sets, as_of=as_of)
     figures = {s: {key: Figures(m=m) for key, m in by_key.items()} for s, by_key in measured.items()}
     _add_flags(figures, team, period, kind, as_of)
+    _add_endings(figures, team, period, kind)
     return figures
 
 
@@ -180,6 +204,42 @@ def _add_flags(figures, team, period, kind, as_of):
             target.flags_due += due
             target.flags_handled += handled
             target.escalations += escalated
+
+
+def _add_endings(figures, team, period, kind):
+    """Clients discharged in the period by how their therapy ended, and the dropouts with a
+    rupture still open from a session in the DROPOUT_WINDOW_DAYS before: one query."""
+    group_of = dict(team)
+    discharged_at = OuterRef(OuterRef("discharged_at"))
+    window = TherapySession.objects.filter(
+        client=OuterRef(OuterRef("pk")), status=SessionStatus.HELD,
+        starts_at__lte=discharged_at, starts_at__gte=discharged_at - timedelta(days=DROPOUT_WINDOW_DAYS),
+    )
+    open_rupture = RuptureEvent.objects.open().filter(session__in=window)
+    if kind:
+        open_rupture = open_rupture.filter(kind=kind)
+    rows = (
+        Client.objects.filter(
+            therapist_id__in=list(group_of), status=ClientStatus.DISCHARGED,
+            discharged_at__gte=period.start_at, discharged_at__lt=period.end_at,
+        )
+        .annotate(after_open=Exists(open_rupture))
+        .values_list("therapist_id")
+        .annotate(
+            discharged_n=Count("pk"),
+            after_open_n=Count("pk", filter=Q(ending="dropout", after_open=True)),
+            **{f"ended_{slug}": Count("pk", filter=Q(ending=slug)) for slug in ENDING_LABELS},
+        )
+        .order_by()
+    )
+    for therapist_id, discharged, after_open, *by_ending in rows:
+        ids = {"therapist_id": therapist_id, "group_id": group_of[therapist_id]}
+        for grouping, by_key in figures.items():
+            target = by_key.setdefault(tuple(ids[c] for c in grouping), Figures())
+            target.discharged += discharged
+            target.dropouts_after_open += after_open
+            for slug, n in zip(ENDING_LABELS, by_ending, strict=True):
+                target.endings[slug] = target.endings.get(slug, 0) + n
 
 
 def _attempt_between():
