@@ -2,9 +2,9 @@
 
 Every session and rupture count comes from `supervision.measures.measure`, the query the
 supervision dashboard draws, so a figure on the dashboard and the same figure in a report
-can never disagree. The follow-through figures (flags) are counted here, through the
-querysets' default managers, so that a soft-deleted rupture, session or client is left out
-as everywhere else.
+can never disagree. The follow-through figures (flags) and the endings are counted here,
+through the querysets' default managers, so that a soft-deleted rupture, session or client
+is left out as everywhere else.
 
 A client's sessions count for the therapist the client is with when the report is made, as
 on the dashboard: a transferred client's history moves with them, so a supervisor's report
