@@ -1,5 +1,7 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.log import record
@@ -175,7 +177,13 @@ def rupture_status(request, pk):
 @require_http_methods(["GET", "POST"])
 def rupture_delete(request, pk):
     rupture = get_rupture_for(request.user, pk, write=True)
+    when = timezone.localtime(rupture.session.starts_at)
+    subject = (
+        f"{rupture.get_kind_display()} rupture, intensity {rupture.intensity}, "
+        f"{rupture.get_repair_status_display().lower()}: {rupture.session.client.code}, "
+        f"session of {date_format(when, 'D j M Y, H:i')}"
+    )
     return confirm_soft_delete(
-        request, rupture, title="Delete this rupture?", done=rupture.session,
+        request, rupture, title="Delete this rupture?", subject=subject, done=rupture.session,
         message="Rupture deleted. It stays in the record's history.",
     )

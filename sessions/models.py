@@ -111,13 +111,17 @@ class TherapySessionQuerySet(models.QuerySet):
         return self.filter(status=SessionStatus.SCHEDULED, starts_at__gte=now)
 
     def awaiting_log(self, now=None, days=7):
-        """Held in the last `days` days, with no rupture logged and no 'none' noted."""
+        """Took place in the last `days` days, with no rupture logged and no 'none' noted.
+
+        A session whose time has passed but is still marked scheduled counts: the
+        therapist between two clients logs first, and logging settles it as held.
+        """
         from ruptures.models import RuptureEvent
 
         now = now or timezone.now()
         has_rupture = RuptureEvent.objects.filter(session=OuterRef("pk"))
         return self.filter(
-            status=SessionStatus.HELD,
+            status__in=[SessionStatus.HELD, SessionStatus.SCHEDULED],
             starts_at__gte=now - timedelta(days=days),
             starts_at__lte=now,
             no_rupture_noted_at__isnull=True,
