@@ -16,6 +16,16 @@ from ruptures.models import (
 from sessions.models import SessionStatus
 
 
+class FirstChoiceFocused(forms.RadioSelect):
+    """Radio buttons whose first option takes the focus when the page opens."""
+
+    def create_option(self, *args, **kwargs):
+        option = super().create_option(*args, **kwargs)
+        if option["index"] == "0":
+            option["attrs"]["autofocus"] = True
+        return option
+
+
 class RuptureForm(forms.ModelForm):
     """Ordered for the minute after a session: kind, markers, intensity, then the rest."""
 
@@ -62,6 +72,10 @@ class RuptureForm(forms.ModelForm):
         self.session = session
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
+        elif not self.is_bound:
+            # A new rupture is logged in the minute after a session: the page opens on its
+            # first question rather than on the navigation.
+            self.fields["kind"].widget = FirstChoiceFocused(choices=Kind.choices)
 
     @property
     def chosen_kind(self):
