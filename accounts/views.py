@@ -14,7 +14,7 @@ from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, supervisee_ids
 from reminders.models import Flag
 from ruptures.models import OPEN_STATUSES, RuptureEvent
-from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
+from sessions.models import Client, ClientStatus, TherapySession
 
 UPCOMING_DAYS = 7
 # Longer lists on the home page show this many rows and fold the rest, with a count.

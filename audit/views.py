@@ -44,9 +44,8 @@ def _name_records(events, client):
 
     events = list(events)
     keys = {e.key for e in events if e.key}
-    ruptures = {
-        r.key: r for r in RuptureEvent.all_objects.filter(session__client=client, key__in=keys).select_related("session")
-    }
+    ruptures = RuptureEvent.all_objects.filter(session__client=client, key__in=keys).select_related("session")
+    ruptures = {r.key: r for r in ruptures}
     sessions = {s.key: s for s in TherapySession.all_objects.filter(client=client, key__in=keys)}
     for event in events:
         event.rupture = ruptures.get(event.key) if event.what == "rupture" else None

@@ -186,6 +186,10 @@ CONTENT_SECURITY_POLICY = {
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
+# --- Request size --------------------------------------------------------------------
+# Bodies over this are refused before any view runs, with our own page (config/errors.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=65_536)
+
 # --- Internationalisation --------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
@@ -208,6 +212,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not _MANIFEST_STATIC
+# Files browsers ask for at the site's root (/favicon.ico), served as they are.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- E-mail -------------------------------------------------------------------------

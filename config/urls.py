@@ -14,3 +14,5 @@ urlpatterns = [
     path("exchange/", include("exchange.urls")),
     path("supervision/", include("supervision.urls")),
 ]
+
+handler400 = "config.errors.bad_request"

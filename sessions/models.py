@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, supervisee_ids
-from audit.records import AliveManager, ClinicalRecord, reason_given
+from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, reason_given, within_limit
 
 # Case codes appear in URLs and exports, so they are short, plain and never a name.
 CASE_CODE_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
@@ -141,7 +141,7 @@ class TherapySession(ClinicalRecord):
         default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
     status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=FREE_TEXT_MAX)
     # Set when the therapist says "no rupture this session", so that a held session
     # with nothing logged can be told apart from one not yet reviewed.
     no_rupture_noted_at = models.DateTimeField(null=True, blank=True)
@@ -161,6 +161,7 @@ class TherapySession(ClinicalRecord):
                 condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
                 name="session_duration_range",
             ),
+            models.CheckConstraint(condition=within_limit("note"), name="session_note_max_length"),
         ]
         indexes = [
             models.Index(fields=["client", "starts_at"], name="session_client_time"),
