@@ -7,6 +7,10 @@ from ruptures.models import RuptureEvent
 from sessions.access import get_session_for
 from strategies.suggestions import facts_of, suggestions_for
 
+# The brief opens the best suggestions for each rupture and folds the rest: a page to
+# read in the minute before a session.
+SUGGESTIONS_EXPANDED = 2
+
 
 @require_GET
 def session_brief(request, pk):
@@ -15,18 +19,18 @@ def session_brief(request, pk):
     client = session.client
     record(request, Action.VIEW, "brief", key=session.key, client=client)
     flags = {f.rupture_id: f for f in session.flags.select_related("rupture__session")}
+    # The history of each rupture comes with it in two queries for all of them: what
+    # was tried (with its session) and what supervision said.
     open_ruptures = (
         RuptureEvent.objects.open()
         .filter(session__client=client, session__starts_at__lt=session.starts_at)
         .select_related("session")
+        .prefetch_related("attempts__session", "supervision_notes__supervisor")
         .order_by("session__starts_at", "pk")
     )
     # Suggestions are computed afresh: the client's history may have moved on since
     # the rupture was logged, and the engine reads it up to this session.
-    items = [
-        {"rupture": r, "flag": flags.get(r.pk), "suggestions": suggestions_for(session, facts_of(r))}
-        for r in open_ruptures
-    ]
+    items = [_brief_item(r, flags.get(r.pk), suggestions_for(session, facts_of(r))) for r in open_ruptures]
     shown = {item["rupture"].pk for item in items}
     context = {
         "session": session,
@@ -41,3 +45,10 @@ def session_brief(request, pk):
         "client_code": client.code,
     }
     return render(request, "reminders/session_brief.html", context)
+
+
+def _brief_item(rupture, flag, suggestions):
+    return {
+        "rupture": rupture, "flag": flag, "suggestions": suggestions,
+        "top": suggestions[:SUGGESTIONS_EXPANDED], "more": suggestions[SUGGESTIONS_EXPANDED:],
+    }

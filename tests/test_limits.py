@@ -37,7 +37,8 @@ def test_it_shows_the_limit_and_a_counter_on_the_form(as_therapist, held_session
 
     for field in ("noticed", "hypothesis", "plan"):
         assertContains(response, f'maxlength="{FREE_TEXT_MAX}"')
-        assertContains(response, f'<p class="help counter" id="id_{field}-counter">Up to {FREE_TEXT_MAX} characters.</p>')
+        counter = f'<p class="help counter" id="id_{field}-counter">Up to {FREE_TEXT_MAX} characters.</p>'
+        assertContains(response, counter)
     assertContains(response, 'src="/static/js/app.js"')
 
 
