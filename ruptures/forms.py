@@ -1,4 +1,6 @@
 from django import forms
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from ruptures import vocabulary as v
 from ruptures.models import (
@@ -148,7 +150,13 @@ class RepairAttemptForm(forms.ModelForm):
         ).select_related("client").order_by("starts_at")
         self.fields["session"].queryset = sessions
         self.fields["session"].empty_label = None
+        # Dated as on every other page, in the clinic's time; the client is the rupture's own.
+        self.fields["session"].label_from_instance = _session_label
         self.fields["session"].initial = rupture.session_id
+
+
+def _session_label(session):
+    return date_format(timezone.localtime(session.starts_at), "D j M Y, H:i")
 
 
 class RepairStatusForm(forms.Form):

@@ -182,6 +182,17 @@ def test_it_refuses_an_unknown_repair_status(as_therapist, rupture):
 
 # --- Repair attempts ----------------------------------------------------------------------
 
+def test_it_dates_the_sessions_of_the_attempt_form_as_every_other_page(as_therapist, rupture):
+    from django.utils import timezone
+    from django.utils.formats import date_format
+
+    html = as_therapist.get(f"/ruptures/{rupture.pk}/").content.decode()
+
+    label = date_format(timezone.localtime(rupture.session.starts_at), "D j M Y, H:i")
+    assert f'<option value="{rupture.session_id}" selected>{label}</option>' in html
+    assert f">{rupture.session.client.code} " not in html
+
+
 def test_it_records_an_attempt_and_takes_its_outcome_as_the_status(as_therapist, rupture, client_record):
     later = make_session(client_record, days_ago=0, starts_at=timezone.now() - timedelta(hours=2))
     response = as_therapist.post(f"/ruptures/{rupture.pk}/attempts/new", {
