@@ -15,10 +15,13 @@ from accounts.models import Role, User, supervisee_ids
 from reminders.models import Flag
 from ruptures.models import OPEN_STATUSES, RuptureEvent
 from sessions.models import Client, ClientStatus, TherapySession
+from supervision.models import SupervisionNote
 
 UPCOMING_DAYS = 7
 # Longer lists on the home page show this many rows and fold the rest, with a count.
 SHOWN_AT_FIRST = 5
+# A supervisor's note on one of the therapist's ruptures is shown on their home this long.
+NOTES_DAYS = 14
 
 
 @require_GET
@@ -67,6 +70,12 @@ def therapist_home(user, now=None):
             .order_by(F("next_session_at").asc(nulls_last=True), "-intensity", "session__starts_at", "pk")
         ),
         "flags": flags,
+        "new_notes": list(
+            SupervisionNote.objects.filter(
+                rupture__in=RuptureEvent.objects.editable_by(user), created_at__gte=now - timedelta(days=NOTES_DAYS)
+            ).select_related("supervisor", "rupture__session__client").order_by("-created_at", "-pk")
+        ),
+        "notes_days": NOTES_DAYS,
         "now": now,
         "upcoming_days": UPCOMING_DAYS,
         "shown_at_first": SHOWN_AT_FIRST,

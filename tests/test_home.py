@@ -154,6 +154,23 @@ def test_it_says_when_no_session_is_booked_after_an_open_rupture(as_therapist, r
     assertContains(response, "none booked")
 
 
+def test_it_tells_the_therapist_what_their_supervisor_noted(as_therapist, rupture, supervisor, other_therapist):
+    from supervision.models import SupervisionNote
+
+    SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment="Name the pull to please.")
+    SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment="Long ago.",
+                                   created_at=timezone.now() - timedelta(days=15))
+    theirs = make_rupture(make_session(make_client(other_therapist)))
+    SupervisionNote.objects.create(rupture=theirs, supervisor=supervisor, comment="Not for Dana.")
+
+    response = as_therapist.get("/")
+
+    notes = section(response, "notes-h", "open-h")
+    assert "Name the pull to please." in notes and "M. Okafor" in notes
+    assert f'href="/ruptures/{rupture.pk}/"' in notes
+    assert "Long ago." not in notes and "Not for Dana." not in response.content.decode()
+
+
 def test_it_shows_a_quiet_home_page_to_a_new_therapist(as_therapist):
     response = as_therapist.get("/")
 
