@@ -92,10 +92,12 @@ TEMPLATES = [
 
 # --- Database: PostgreSQL only -------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
-if not DATABASE_URL:
-    from config.embedded_db import embedded_database_url
+# The embedded server is the demo's and a laptop's: `demo --reset` may empty only it.
+EMBEDDED_DATABASE = not DATABASE_URL
+if EMBEDDED_DATABASE:
+    from config.embedded_db import DATA_DIR, embedded_database_url
 
-    DATABASE_URL = embedded_database_url(BASE_DIR / ".pgdata")
+    DATABASE_URL = embedded_database_url(DATA_DIR)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")

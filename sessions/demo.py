@@ -153,8 +153,9 @@ def _sessions(scale, clients, rng, now):
             sessions.append(TherapySession(client=client, therapist_id=client.therapist_id,
                                            starts_at=slot + timedelta(weeks=1), status=SessionStatus.SCHEDULED))
     for s in sessions:
-        # The most recent held sessions are left for the therapist to log in the demo.
-        if s.status == SessionStatus.HELD and s.starts_at > now:
+        # A session still to come is scheduled, never already held, missed or cancelled
+        # (a weekly slot later today included).
+        if s.starts_at > now:
             s.status = SessionStatus.SCHEDULED
     return TherapySession.objects.bulk_create(sessions, batch_size=BATCH)
 
