@@ -102,3 +102,34 @@ def test_a_therapist_logs_the_session_just_held_in_at_most_25_keys(live_server, 
     assert (rupture.kind, rupture.markers, rupture.intensity) == ("withdrawal", ["denial"], 3)
     assert len(keys.pressed) <= NAVIGATION_KEY_BUDGET, " ".join(keys.pressed)
     context.close()
+
+
+def test_on_a_phone_a_suggestion_stays_in_view_and_a_failed_save_focuses_the_first_error(
+    live_server, browser, role_groups, therapist
+):
+    session = make_session(make_client(therapist), days_ago=0.05)
+    context = browser.new_context(viewport={"width": 390, "height": 740})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("[name=username]", therapist.username)
+    page.fill("[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    wait_for_path(page, "/")
+    page.goto(f"{live_server.url}/sessions/{session.pk}/ruptures/new")
+
+    # Saving with nothing chosen: the page comes back with the focus on the first field at fault.
+    page.click("button.primary")
+    wait_for_path(page, f"/sessions/{session.pk}/ruptures/new")
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'kind'")
+
+    page.check("input[name=kind][value=confrontation]")
+    page.locator("#markers input[value=complaint_about_therapist]").check()
+    peek = page.locator(".suggestions-peek")
+    peek.get_by_text("Suggested first:").wait_for()
+    # Filling in the plan, far down the form, the first suggestion is still on screen.
+    page.locator("[name=plan]").fill("Ask what felt unfair.")
+    box = peek.bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 740
+    assert page.locator("#id_plan-counter").inner_text() == "21 of 2000 characters"
+    context.close()
