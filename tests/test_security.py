@@ -358,6 +358,37 @@ def test_it_lets_supervisors_and_admins_review_who_opened_a_record(client, ruptu
     assert client.get(f"/clients/{code}/access-log").status_code == 404
 
 
+def test_it_names_records_in_the_access_log_as_the_pages_do(client, rupture, supervisor, admin_user):
+    from tests.conftest import login
+
+    code = rupture.session.client.code
+    login(client, supervisor)
+    client.get(f"/ruptures/{rupture.pk}/")
+    client.get(f"/sessions/{rupture.session_id}/")
+    log = client.get(f"/clients/{code}/access-log").content.decode()
+    assert f'rupture: <a href="/ruptures/{rupture.pk}/">Withdrawal (moves away), intensity 3, session of' in log
+    assert f'<a href="/sessions/{rupture.session_id}/">session of' in log
+    assert rupture.key not in log
+    # An admin reads no clinical records: the key, which the rupture's page also shows.
+    login(client, admin_user)
+    admin_log = client.get(f"/clients/{code}/access-log").content.decode()
+    assert f"(record key {rupture.key})" in admin_log and "Withdrawal" not in admin_log
+    login(client, supervisor)
+    assert f"Record key {rupture.key}." in client.get(f"/ruptures/{rupture.pk}/").content.decode()
+
+
+def test_it_says_what_is_being_deleted(as_therapist, rupture):
+    from tests.factories import make_session
+
+    page = as_therapist.get(f"/ruptures/{rupture.pk}/delete").content.decode()
+    code = rupture.session.client.code
+    assert f"Withdrawal (moves away) rupture, intensity 3, unaddressed: {code}, session of" in page
+    session = make_session(rupture.session.client, days_ago=3)
+    assert ", with" not in as_therapist.get(f"/sessions/{session.pk}/delete").content.decode().split("<h1>")[1]
+    with_rupture = as_therapist.get(f"/sessions/{rupture.session_id}/delete").content.decode()
+    assert f"{rupture.session.client.code}: session of" in with_rupture and ", with 1 rupture<" in with_rupture
+
+
 def test_it_answers_a_stale_form_with_a_plain_page_and_saves_nothing(therapist, rupture):
     from django.test import Client
 
