@@ -123,17 +123,19 @@ def test_it_resets_only_the_embedded_database(db, settings):
 
 def test_it_empties_a_database_to_start_again(db):
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     from config.embedded_db import recreate_database
 
     base = settings.DATABASES["default"]
-    maintenance = f"postgresql://{base['USER']}@{base['HOST']}:{base['PORT']}/postgres"
+    server = {"host": base["HOST"], "port": base["PORT"] or None, "user": base["USER"]}
     scratch = f"{base['NAME']}_reset_probe"
+    maintenance = make_conninfo(dbname="postgres", **server)
     recreate_database(maintenance, scratch)
-    with psycopg.connect(maintenance.rsplit("/", 1)[0] + f"/{scratch}", autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(dbname=scratch, **server), autocommit=True) as conn:
         conn.execute("CREATE TABLE leftover (id int)")
     recreate_database(maintenance, scratch)
-    with psycopg.connect(maintenance.rsplit("/", 1)[0] + f"/{scratch}") as conn:
+    with psycopg.connect(make_conninfo(dbname=scratch, **server)) as conn:
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'leftover'").fetchone() == (0,)
     with psycopg.connect(maintenance, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
