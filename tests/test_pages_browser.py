@@ -7,6 +7,7 @@ a realistic caseload (the demo clinic, smaller), where long tables and codes sho
 
 import os
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -29,6 +30,9 @@ WIDTHS = (360, 1280)
 # The personas of the matrix who see different pages; the "other_" ones see the same.
 PERSONAS = {"anonymous": None, "therapist": "dlee", "supervisor": "mokafor", "admin_user": "admin"}
 NOT_HTML = {"healthz", "exchange_upload_report"}
+# Kept in artifacts/ for a look by eye: the phone views that matter most.
+SCREENSHOTS = {"home", "rupture_new_held", "session_brief", "client_list"}
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
 @pytest.fixture
@@ -52,13 +56,20 @@ def clinic(role_groups, transactional_db):
     )
     upcoming = TherapySession.objects.filter(client=rupture.session.client, starts_at__gt=now).first()
     return {"code": rupture.session.client.code, "session": (upcoming or rupture.session).pk,
-            "rupture": rupture.pk, "upload": upload.pk}
+            "rupture": rupture.pk, "upload": upload.pk, "held": rupture.session_id}
+
+
+# The matrix's session is an upcoming one (for the brief); the rupture form is for a
+# session that took place, so it is visited for one too.
+EXTRA_PAGES = {"therapist": [("rupture_new_held", "/sessions/{held}/ruptures/new")]}
 
 
 def pages_for(persona, records):
     for name, (template, statuses) in MATRIX.items():
         if name in NOT_HTML or statuses.get(persona, statuses["*"]) != 200:
             continue
+        yield name, template.format(**records)
+    for name, template in EXTRA_PAGES.get(persona, []):
         yield name, template.format(**records)
 
 
@@ -92,6 +103,9 @@ def test_every_page_fits_a_phone_and_a_laptop_and_passes_axe(live_server, browse
                 overflow = horizontal_overflow(page)
                 if overflow:
                     problems.append(f"{persona} {name} at {width}px: {overflow}")
+                if width == WIDTHS[0] and name in SCREENSHOTS:
+                    ARTIFACTS.mkdir(exist_ok=True)
+                    page.screenshot(path=ARTIFACTS / f"{persona}-{name}-{width}.png", full_page=True)
                 if width == WIDTHS[0]:
                     try:
                         assert_accessible(page, context=f"{persona} {name}")
