@@ -6,10 +6,12 @@ import secrets
 
 import qrcode
 import qrcode.image.svg
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 from django_otp import devices_for_user, user_has_device
+from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import RecoveryCodes
@@ -19,12 +21,20 @@ RECOVERY_CODES = 10
 
 
 def is_enrolled(request):
-    """Whether the user has a confirmed device; remembered in the session to spare a query a page."""
+    """Whether the user has a confirmed device; remembered in the session to spare a query a page.
+
+    The session's answer cannot go stale: adding or removing a device ends every other
+    session of the person (`confirm`, `remove`, and the admin's `remove_second_factor`).
+    """
     enrolled = request.session.get(ENROLLED)
     if enrolled is None:
         enrolled = user_has_device(request.user, confirmed=True)
         request.session[ENROLLED] = enrolled
     return enrolled
+
+
+def is_required(user):
+    return user.is_superuser or user.role in settings.MFA_REQUIRED_ROLES
 
 
 def pending_totp(user):
@@ -103,6 +113,25 @@ def codes_download_url(user, codes):
 def remaining_recovery_codes(user):
     device = RecoveryCodes.objects.filter(user=user).first()
     return len(device.hashes) if device else 0
+
+
+def confirm(request, device):
+    """The first code matched: the device is in use, and sessions opened without it end."""
+    from accounts.services import end_other_sessions
+
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    end_other_sessions(request=request, user=request.user)
+    otp_login(request, device)
+    request.session[ENROLLED] = True
+
+
+def remove(request):
+    from accounts.services import end_other_sessions
+
+    remove_all(request.user)
+    end_other_sessions(request=request, user=request.user)
+    request.session[ENROLLED] = False
 
 
 def remove_all(user):

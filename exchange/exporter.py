@@ -10,6 +10,12 @@ A de-identified export (`deidentify=True`) leaves out names, e-mails and every f
 field, and replaces usernames, client codes and session and rupture ids with
 pseudonyms: an HMAC of the key under the site's secret, so the same record gets the
 same pseudonym in every export, and the pseudonym cannot be turned back into the key.
+
+An export without free text (`free_text=False`, the clinic admin's web export) keeps
+names of people and every code, but leaves out client names and everything written in
+words about a client (FREE_TEXT), and says so in a top-level `"free_text": "omitted"`.
+Importing it changes no note: a field a file leaves out is left as it is. The full
+backup, clinical text included, is the operator's `manage.py export_caseload`.
 """
 
 import json
@@ -26,6 +32,12 @@ from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
 
 LINES_PER_WRITE = 2000
+# What an export without free text leaves out, per section ("attempts": inside ruptures).
+FREE_TEXT = {
+    "clients": ("name",),
+    "ruptures": ("note", "plan", "hypothesis", "internal_signals_other"),
+    "attempts": ("note",),
+}
 PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-"}
 
 
@@ -75,7 +87,7 @@ class _Keys:
                 raise RuntimeError(f"two {kind} keys share a pseudonym; widen PSEUDONYM digits")
 
 
-def export_caseload(write, *, deidentify=False) -> dict:
+def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
     """Write the whole caseload through `write(str)`; return how many records of each kind."""
     keys = _Keys(deidentify)
     with snapshot():
@@ -85,6 +97,9 @@ def export_caseload(write, *, deidentify=False) -> dict:
         ruptures, attempt_count = _ruptures(keys, deidentify, session_order)
     keys.check_unique()
     write(f'{{\n  "format": "{FORMAT}",\n  "version": {VERSION},\n')
+    if not free_text:
+        _omit_free_text(clients, ruptures)
+        write('  "free_text": "omitted",\n')
     sections = [
         ("users", users),
         ("clients", clients),
@@ -101,6 +116,18 @@ def export_caseload(write, *, deidentify=False) -> dict:
         "ruptures": len(ruptures),
         "attempts": attempt_count,
     }
+
+
+def _omit_free_text(clients, ruptures):
+    for client in clients:
+        for name in FREE_TEXT["clients"]:
+            client.pop(name, None)
+    for rupture in ruptures:
+        for name in FREE_TEXT["ruptures"]:
+            rupture.pop(name, None)
+        for attempt in rupture.get("attempts", ()):
+            for name in FREE_TEXT["attempts"]:
+                attempt.pop(name, None)
 
 
 def _write_list(write, name, records, *, last):

@@ -53,7 +53,8 @@ STRATEGIES = frozenset(slug for slug, *_ in v.STRATEGY_TABLE)
 OUTCOMES = tuple(s for s in REPAIR_STATUSES if s != "unaddressed")
 
 SECTIONS = ("users", "clients", "sessions", "ruptures")
-TOP_FIELDS = frozenset({"format", "version", *SECTIONS})
+# "free_text": "omitted" marks an export without free text (exchange/exporter.py).
+TOP_FIELDS = frozenset({"format", "version", "free_text", *SECTIONS})
 USER_REQUIRED, USER_FIELDS = (
     ("username", "role"),
     frozenset({"username", "name", "email", "role", "supervisor"}),
@@ -266,6 +267,8 @@ def check(doc, existing: Existing) -> tuple[list[Problem], Caseload | None]:
     c = _Checker(existing)
     for name in sorted(doc.keys() - TOP_FIELDS):
         c.problem(_member("", name), "unknown field")
+    if doc.get("free_text", "omitted") != "omitted":
+        c.problem("free_text", f'expected "omitted", got {_show(doc["free_text"])}')
     sections = {}
     for name in SECTIONS:
         records = doc.get(name, [])

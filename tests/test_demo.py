@@ -96,18 +96,20 @@ def test_it_serves_the_demo_with_debug_off_and_its_static_files(tmp_path):
 
     from sessions.management.commands.demo import serving_environment
 
-    unset = ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS")
+    unset = ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "MFA_REQUIRED_ROLES")
     env = serving_environment("0.0.0.0:8001", environ={k: v for k, v in os.environ.items() if k not in unset})
     assert env["DJANGO_ALLOWED_HOSTS"] == "*"
     probe = (
         "import json, django; django.setup(); from django.conf import settings as s;"
         "print(json.dumps([s.DEBUG, s.WHITENOISE_USE_FINDERS, getattr(s, 'SECURE_SSL_REDIRECT', False),"
-        " getattr(s, 'SESSION_COOKIE_SECURE', False), s.ALLOWED_HOSTS]))"
+        " getattr(s, 'SESSION_COOKIE_SECURE', False), s.ALLOWED_HOSTS, s.MFA_REQUIRED_ROLES]))"
     )
     out = subprocess.run([sys.executable, "-c", probe], env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
                          capture_output=True, text=True, check=True, cwd=settings.BASE_DIR)
     # Debug off, so a 404 or 500 is the app's own page; static files straight from static/.
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, True, False, False, ["*"]]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        False, True, False, False, ["*"], ["supervisor", "admin"]
+    ]
     local = serving_environment("127.0.0.1:8001", environ={})
     assert local["DJANGO_ALLOWED_HOSTS"] == "127.0.0.1,[::1],localhost"
 

@@ -58,7 +58,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  therapist   dlee       / {DEMO_PASSWORD}")
         self.stdout.write(f"  supervisor  mokafor    / {DEMO_PASSWORD}")
         self.stdout.write(f"  admin       admin      / {DEMO_PASSWORD}")
-        self.stdout.write("  (supervisors and admins set up an authenticator app at first sign-in)")
+        required = ", ".join(settings.MFA_REQUIRED_ROLES) or "nobody"
+        self.stdout.write(f"  (a second factor is required here for: {required}; they set up an authenticator app")
+        self.stdout.write("   at first sign-in. The demo lets its therapist in with a password alone;")
+        self.stdout.write("   production requires a second factor for every role: MFA_REQUIRED_ROLES)")
         database = settings.DATABASES["default"]
         where = "embedded PostgreSQL in .pgdata/" if settings.EMBEDDED_DATABASE else database["HOST"]
         broker = "Redis" if settings.REDIS_URL else "in-process (no Redis needed)"
@@ -78,7 +81,8 @@ class Command(BaseCommand):
 def serving_environment(addrport, environ=None):
     """The demo server's environment: debug off, static files served by WhiteNoise from
     the source folders, plain HTTP on this machine (no HTTPS redirect, no secure-only
-    cookies), and a secret key of its own unless one is set."""
+    cookies), a second factor for supervisors and admins, and a secret key of its own
+    unless one is set."""
     env = dict(os.environ if environ is None else environ)
     host = addrport.rsplit(":", 1)[0].strip("[]")
     hosts = "*" if host in ("0.0.0.0", "::") else ",".join(sorted({host, "localhost", "127.0.0.1", "[::1]"}))
@@ -91,4 +95,7 @@ def serving_environment(addrport, environ=None):
         "DJANGO_ALLOWED_HOSTS": env.get("DJANGO_ALLOWED_HOSTS") or hosts,
     })
     env.setdefault("DJANGO_SECRET_KEY", "demo-" + secrets.token_urlsafe(48))
+    # Debug off would require a second factor of every role: the demo keeps the
+    # debug-mode rule, so its therapist signs in with a password alone.
+    env.setdefault("MFA_REQUIRED_ROLES", "supervisor,admin")
     return env
