@@ -68,6 +68,8 @@ def pages_for(persona, records):
     for name, (template, statuses) in MATRIX.items():
         if name in NOT_HTML or statuses.get(persona, statuses["*"]) != 200:
             continue
+        if name.startswith("admin:") and name != "admin:index":
+            continue  # Django's own admin site beyond its index: its pages are Django's design
         yield name, template.format(**records)
     for name, template in EXTRA_PAGES.get(persona, []):
         yield name, template.format(**records)
