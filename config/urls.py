@@ -13,6 +13,8 @@ urlpatterns = [
     path("ruptures/", include("ruptures.urls")),
     path("exchange/", include("exchange.urls")),
     path("supervision/", include("supervision.urls")),
+    # The client's one-time alliance check link: short, since it is typed or scanned.
+    path("c/", include("checks.urls")),
 ]
 
 handler400 = "config.errors.bad_request"

@@ -1,5 +1,4 @@
 import json
-from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -29,11 +28,12 @@ class Command(BaseCommand):
             raise CommandError("--now and --window: the window must lie within the years 1 to 9999") from None
         result = sweep(now=now, window=window)
         if options["json"]:
-            self.stdout.write(json.dumps([asdict(flag) for flag in result.raised], indent=2, ensure_ascii=False))
+            self.stdout.write(json.dumps([flag.as_json() for flag in result.raised], indent=2, ensure_ascii=False))
             return
         for flag in result.raised:
             escalated = "  escalated" if flag.escalated else ""
-            self.stdout.write(f"{flag.rupture}  {flag.session}  {flag.client}  {flag.therapist}{escalated}")
+            kind = "" if flag.reason == "rupture" else f"  {flag.reason}"
+            self.stdout.write(f"{flag.source}  {flag.session}  {flag.client}  {flag.therapist}{escalated}{kind}")
         counts = result.counts()
         self.stdout.write(
             f"{counts['raised']} flag(s) raised, {counts['escalated']} escalated; "
