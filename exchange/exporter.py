@@ -179,8 +179,8 @@ def _users(keys, deidentify):
 
 def _clients(keys, deidentify):
     records = []
-    for code, name, therapist, status, started_on in Client.objects.values_list(
-        "code", "name", "therapist__username", "status", "started_on"
+    for code, name, therapist, status, started_on, ending in Client.objects.values_list(
+        "code", "name", "therapist__username", "status", "started_on", "ending"
     ):
         record = {"code": keys("client", code)}
         if not deidentify:
@@ -188,6 +188,7 @@ def _clients(keys, deidentify):
         record.update(
             therapist=keys("user", therapist), status=status, started_on=started_on.isoformat()
         )
+        record["ending"] = ending
         records.append(record)
     return _sort(records, lambda r: r["code"])
 
@@ -226,10 +227,11 @@ def _ruptures(keys, deidentify, session_order):
     attempts = defaultdict(list)
     attempt_count = 0
     # Recorded order: the file's order for imported attempts, creation order for the rest.
-    for rupture_id, session, strategy, outcome, note in RepairAttempt.objects.order_by(
+    for rupture_id, session, strategy, outcome, note, stage in RepairAttempt.objects.order_by(
         "rupture_id", "pk"
-    ).values_list("rupture_id", "session__key", "strategy", "outcome", "note"):
+    ).values_list("rupture_id", "session__key", "strategy", "outcome", "note", "stage_reached"):
         attempt = {"session": keys("session", session), "strategy": strategy, "outcome": outcome}
+        attempt["stage_reached"] = stage
         if not deidentify:
             attempt["note"] = note
         attempts[rupture_id].append(attempt)
@@ -249,6 +251,8 @@ def _ruptures(keys, deidentify, session_order):
         "noticed",
         "plan",
         "repair_status",
+        "risk",
+        "declined_relational_talk",
     ):
         (
             rupture_id,
@@ -264,6 +268,8 @@ def _ruptures(keys, deidentify, session_order):
             noticed,
             plan,
             repair_status,
+            risk,
+            declined,
         ) = row
         record = {
             "id": keys("rupture", key),
@@ -280,6 +286,8 @@ def _ruptures(keys, deidentify, session_order):
             record["note"] = noticed
             record["plan"] = plan
         record["repair_status"] = repair_status
+        record["risk"] = risk
+        record["declined_relational_talk"] = declined
         record["attempts"] = attempts.pop(rupture_id, [])
         records.append((session_order[session], record))
     records.sort(key=lambda pair: (pair[0], pair[1]["id"]))

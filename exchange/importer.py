@@ -32,7 +32,7 @@ from exchange.validation import (
     wanted_keys,
 )
 from ruptures.models import RepairAttempt, RuptureEvent
-from sessions.models import Client, TherapySession
+from sessions.models import Client, ClientStatus, TherapySession
 
 SECTIONS = ("users", "supervision", "clients", "sessions", "ruptures", "attempts", "checks")
 
@@ -131,7 +131,7 @@ class _Database:
 
     def __init__(self):
         self.users = {}  # username -> (id, display_name, email, role)
-        self.clients = {}  # code -> (id, name, therapist_id, status, started_on)
+        self.clients = {}  # code -> (id, name, therapist_id, status, started_on, ending, discharged_at)
         self.sessions = {}  # key -> (id, client code, therapist_id, starts_at, status)
         self.instruments = {}  # (slug, version, respondent) -> Instrument
         self.check_slots = {}  # (session key, respondent) -> live check key
@@ -153,6 +153,8 @@ class _Database:
             "therapist_id",
             "status",
             "started_on",
+            "ending",
+            "discharged_at",
         )
         db.sessions = rows_by_key(
             TherapySession.all_objects.all(),
@@ -311,14 +313,21 @@ class _Apply:
             if before is None:
                 creates.append(row)
                 continue
-            client_id, name, therapist_id, status, started_on = before
+            client_id, name, therapist_id, status, started_on, ending, discharged_at = before
+            if row.status == ClientStatus.DISCHARGED:
+                ending = _given(row.ending, ending)
+            else:
+                # How a therapy ended belongs to a therapy that did (a CHECK says so too).
+                ending, discharged_at = "", None
             after = (
                 _given(row.name, name),
                 self.user_ids.get(row.therapist),
                 row.status,
                 row.started_on,
+                ending,
+                discharged_at,
             )
-            if after != (name, therapist_id, status, started_on):
+            if after != before[1:]:
                 updates.append((client_id, *after))
                 tally.updated += 1
             else:
@@ -326,7 +335,7 @@ class _Apply:
         tally.created = len(creates)
         if not self.write:
             return
-        update_rows(Client, ["name", "therapist", "status", "started_on"], updates)
+        update_rows(Client, ["name", "therapist", "status", "started_on", "ending", "discharged_at"], updates)
         for chunk in batched(creates):
             made = Client.objects.bulk_create(
                 [
@@ -336,6 +345,7 @@ class _Apply:
                         therapist_id=self.user_ids[row.therapist],
                         status=row.status,
                         started_on=row.started_on,
+                        ending=_given(row.ending, ""),
                     )
                     for row in chunk
                 ]
@@ -395,6 +405,8 @@ class _Apply:
         "noticed",
         "plan",
         "repair_status",
+        "risk",
+        "declined_relational_talk",
     )
 
     def ruptures(self):
@@ -432,6 +444,8 @@ class _Apply:
                 _given(row.note, old[8]),
                 _given(row.plan, old[9]),
                 row.repair_status,
+                _given(row.risk, old[11]),
+                _given(row.declined_relational_talk, old[12]),
             ]
             if new == old:
                 tally.unchanged += 1
@@ -467,6 +481,8 @@ class _Apply:
         "noticed",
         "plan",
         "repair_status",
+        "risk",
+        "declined_relational_talk",
         "created_by_id",
         "updated_by_id",
     )
@@ -486,6 +502,8 @@ class _Apply:
             _given(row.note, ""),
             _given(row.plan, ""),
             row.repair_status,
+            _given(row.risk, "none"),
+            _given(row.declined_relational_talk, False),
             therapist_id,
             therapist_id,
         )
@@ -498,7 +516,7 @@ class _Apply:
             for row in (
                 RepairAttempt.all_objects.filter(rupture_id__in=chunk)
                 .order_by("rupture_id", "pk")
-                .values_list("rupture_id", "id", "session_id", "strategy", "outcome", "note")
+                .values_list("rupture_id", "id", "session_id", "strategy", "outcome", "note", "stage_reached")
             ):
                 existing.setdefault(row[0], []).append(row[1:])
         for rupture in self.caseload.ruptures:
@@ -516,6 +534,7 @@ class _Apply:
                     attempt.strategy,
                     attempt.outcome,
                     _given(attempt.note, old[3]),
+                    _given(attempt.stage_reached, old[4]),
                 ]
                 if new != old:
                     updates.append((attempt_id, *new))
@@ -527,11 +546,11 @@ class _Apply:
             return
         # The trigger of ruptures/migrations/0002 checks each row again; the checks
         # already made guarantee it agrees.
-        update_rows(RepairAttempt, ["session", "strategy", "outcome", "note"], updates)
+        update_rows(RepairAttempt, ["session", "strategy", "outcome", "note", "stage_reached"], updates)
         # In file order, so the ids (and so the export's order) follow the file.
         copy_rows(
             RepairAttempt,
-            ["rupture_id", "session_id", "strategy", "outcome", "note", "created_by_id"],
+            ["rupture_id", "session_id", "strategy", "outcome", "note", "stage_reached", "created_by_id"],
             (
                 (
                     rupture_ids[key],
@@ -539,6 +558,7 @@ class _Apply:
                     attempt.strategy,
                     attempt.outcome,
                     _given(attempt.note, ""),
+                    _given(attempt.stage_reached, ""),
                     self.session_therapists[attempt.session],
                 )
                 for key, attempt in creates

@@ -53,6 +53,9 @@ SOURCES = tuple(slug for slug, _ in v.SOURCES)
 REPAIR_STATUSES = tuple(slug for slug, _ in v.REPAIR_STATUSES)
 STRATEGIES = frozenset(slug for slug, *_ in v.STRATEGY_TABLE)
 OUTCOMES = tuple(s for s in REPAIR_STATUSES if s != "unaddressed")
+RISKS = tuple(slug for slug, _ in v.RISKS)
+STAGES = tuple(slug for slug, _ in v.STAGES)
+ENDINGS = tuple(slug for slug, _ in v.ENDINGS)
 
 SECTIONS = ("users", "clients", "sessions", "ruptures")
 # "free_text": "omitted" marks an export without free text (exchange/exporter.py).
@@ -86,6 +89,13 @@ RUPTURE_FIELDS = frozenset(
 )
 ATTEMPT_REQUIRED = ("session", "strategy", "outcome")
 ATTEMPT_FIELDS = frozenset({*ATTEMPT_REQUIRED, "note"})
+# Version 2's optional additions (clinical depth): how a therapy ended, a rupture's risk
+# and whether the client declined relational talk, the stage an attempt reached.
+V2_FIELDS = {
+    "clients": frozenset({"ending"}),
+    "ruptures": frozenset({"risk", "declined_relational_talk"}),
+    "attempts": frozenset({"stage_reached"}),
+}
 
 _email = EmailValidator()
 
@@ -145,6 +155,7 @@ class ClientRow:
     status: str
     started_on: date
     name: Any = MISSING
+    ending: Any = MISSING
 
 
 @dataclass(slots=True)
@@ -162,6 +173,7 @@ class AttemptRow:
     strategy: str
     outcome: str
     note: Any = MISSING
+    stage_reached: Any = MISSING
 
 
 @dataclass(slots=True)
@@ -179,6 +191,8 @@ class RuptureRow:
     note: Any = MISSING
     plan: Any = MISSING
     attempts: Any = MISSING  # a list of AttemptRow, or MISSING
+    risk: Any = MISSING
+    declined_relational_talk: Any = MISSING
 
 
 @dataclass(slots=True)
@@ -293,7 +307,7 @@ def check(doc, existing: Existing) -> tuple[list[Problem], Caseload | None]:
     problems = check_header(doc)
     if problems:
         return problems, None
-    c = _Checker(existing)
+    c = _Checker(existing, version=doc["version"])
     names = SECTIONS_V2 if doc["version"] >= 2 else SECTIONS
     for name in sorted(doc.keys() - (TOP_FIELDS_V2 if doc["version"] >= 2 else TOP_FIELDS)):
         c.problem(_member("", name), "unknown field")
@@ -320,8 +334,9 @@ def check(doc, existing: Existing) -> tuple[list[Problem], Caseload | None]:
 
 
 class _Checker:
-    def __init__(self, existing: Existing):
+    def __init__(self, existing: Existing, version: int = VERSION):
         self.existing = existing
+        self.version = version
         self.problems: list[Problem] = []
         self.usernames: set = set()
         self.codes: set = set()
@@ -371,13 +386,19 @@ class _Checker:
                 rows.append(row)
         return rows
 
+    def allowed(self, fields, section):
+        return fields | V2_FIELDS[section] if self.version >= 2 else fields
+
     def fields(self, record, path, required, allowed):
         """Is `record` an object with its required fields and no unknown ones?"""
         if type(record) is not dict:
             self.problem(path, f"expected an object, got {_type(record)}")
             return False
         for name in sorted(record.keys() - allowed):
-            self.problem(_member(path, name), "unknown field")
+            later = self.version < 2 and any(name in added for added in V2_FIELDS.values())
+            self.problem(
+                _member(path, name), "a version 2 field, in a version 1 file" if later else "unknown field"
+            )
         ok = True
         for name in required:
             if name not in record:
@@ -411,7 +432,7 @@ class _Checker:
         return row if len(self.problems) == n else None
 
     def client(self, record, path):
-        if not self.fields(record, path, CLIENT_REQUIRED, CLIENT_FIELDS):
+        if not self.fields(record, path, CLIENT_REQUIRED, self.allowed(CLIENT_FIELDS, "clients")):
             return None
         n = len(self.problems)
         code = record["code"]
@@ -430,6 +451,13 @@ class _Checker:
         )
         if "name" in record:
             row.name = self.text(record["name"], f"{path}.name", CLIENT_NAME_MAX)
+        if "ending" in record:
+            # "" is no ending: what an export writes for a client still in therapy.
+            row.ending = self.slug(record["ending"], f"{path}.ending", ("", *ENDINGS), "ending")
+            if row.ending and row.status != "discharged":
+                self.problem(
+                    f"{path}.ending", f"only a discharged client has an ending; this one is {_show(row.status)}"
+                )
         return row if len(self.problems) == n else None
 
     def session(self, record, path):
@@ -465,7 +493,7 @@ class _Checker:
         return row
 
     def rupture(self, record, path):
-        if not self.fields(record, path, RUPTURE_REQUIRED, RUPTURE_FIELDS):
+        if not self.fields(record, path, RUPTURE_REQUIRED, self.allowed(RUPTURE_FIELDS, "ruptures")):
             return None
         n = len(self.problems)
         session = self.session_ref(record["session"], f"{path}.session")
@@ -497,6 +525,13 @@ class _Checker:
             row.plan = self.text(record["plan"], f"{path}.plan", TEXT_MAX)
         if "attempts" in record:
             row.attempts = self.attempts(record["attempts"], f"{path}.attempts", session)
+        if "risk" in record:
+            row.risk = self.slug(record["risk"], f"{path}.risk", RISKS, "risk")
+        if "declined_relational_talk" in record:
+            declined = record["declined_relational_talk"]
+            if type(declined) is not bool:
+                self.problem(f"{path}.declined_relational_talk", f"expected true or false, got {_show(declined)}")
+            row.declined_relational_talk = declined
         return row if len(self.problems) == n else None
 
     def attempts(self, value, path, rupture_session):
@@ -506,7 +541,7 @@ class _Checker:
         rows = []
         for i, record in enumerate(value):
             at = f"{path}[{i}]"
-            if not self.fields(record, at, ATTEMPT_REQUIRED, ATTEMPT_FIELDS):
+            if not self.fields(record, at, ATTEMPT_REQUIRED, self.allowed(ATTEMPT_FIELDS, "attempts")):
                 continue
             session = self.session_ref(record["session"], f"{at}.session")
             if session is not None and rupture_session is not None:
@@ -536,6 +571,10 @@ class _Checker:
             )
             if "note" in record:
                 row.note = self.text(record["note"], f"{at}.note", TEXT_MAX)
+            if "stage_reached" in record:
+                row.stage_reached = self.slug(
+                    record["stage_reached"], f"{at}.stage_reached", ("", *STAGES), "stage"
+                )
             rows.append(row)
         return rows
 

@@ -5,7 +5,7 @@ from audit.log import record
 from audit.models import Action
 from ruptures.models import RuptureEvent
 from sessions.access import get_session_for
-from strategies.suggestions import facts_of, suggestions_for
+from strategies.suggestions import advice_for, facts_of
 
 # The brief opens the best suggestions for each rupture and folds the rest: a page to
 # read in the minute before a session.
@@ -30,7 +30,10 @@ def session_brief(request, pk):
     )
     # Suggestions are computed afresh: the client's history may have moved on since
     # the rupture was logged, and the engine reads it up to this session.
-    items = [_brief_item(r, flags.get(r.pk), suggestions_for(session, facts_of(r))) for r in open_ruptures]
+    items = [
+        {"rupture": r, "flag": flags.get(r.pk), "advice": advice_for(session, facts_of(r, r.attempts.all()))}
+        for r in open_ruptures
+    ]
     shown = {item["rupture"].pk for item in items}
     context = {
         "session": session,
@@ -43,6 +46,7 @@ def session_brief(request, pk):
         ),
         "can_edit": client.is_editable_by(request.user),
         "client_code": client.code,
+        "suggestions_expanded": SUGGESTIONS_EXPANDED,
         # The client's voice: checks that reported a rupture nobody logged, or a drop.
         "check_flags": session.flags.from_checks().filter(alliance_check__deleted_at__isnull=True)
         .select_related("alliance_check__session", "alliance_check__instrument")
@@ -50,9 +54,3 @@ def session_brief(request, pk):
     }
     return render(request, "reminders/session_brief.html", context)
 
-
-def _brief_item(rupture, flag, suggestions):
-    return {
-        "rupture": rupture, "flag": flag, "suggestions": suggestions,
-        "top": suggestions[:SUGGESTIONS_EXPANDED], "more": suggestions[SUGGESTIONS_EXPANDED:],
-    }

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Role, supervisee_ids
 from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, reason_given, within_limit
+from ruptures import vocabulary
 
 # Case codes appear in URLs and exports, so they are short, plain and never a name.
 CASE_CODE_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
@@ -34,6 +35,10 @@ class ClientStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     PAUSED = "paused", "Paused"
     DISCHARGED = "discharged", "Discharged"
+
+
+# How a therapy ended: the slugs live with the rest of the vocabulary (pure Python).
+Ending = models.TextChoices("Ending", [(slug.upper(), (slug, label)) for slug, label in vocabulary.ENDINGS])
 
 
 class ClientQuerySet(models.QuerySet):
@@ -66,6 +71,9 @@ class Client(ClinicalRecord):
     )
     status = models.CharField(max_length=16, choices=ClientStatus.choices, default=ClientStatus.ACTIVE)
     started_on = models.DateField(default=timezone.localdate)
+    # Asked by the discharge form; the reports count endings by kind.
+    ending = models.CharField("how the therapy ended", max_length=16, choices=Ending.choices, blank=True)
+    discharged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AliveManager.from_queryset(ClientQuerySet)()
@@ -79,6 +87,14 @@ class Client(ClinicalRecord):
             models.CheckConstraint(condition=reason_given(), name="client_deletion_has_reason"),
             models.CheckConstraint(condition=Q(status__in=ClientStatus.values), name="client_status_valid"),
             models.CheckConstraint(condition=Q(code__regex=CASE_CODE_RE), name="client_code_format"),
+            models.CheckConstraint(
+                condition=Q(ending="") | Q(ending__in=Ending.values), name="client_ending_valid"
+            ),
+            # How a therapy ended belongs to a therapy that did.
+            models.CheckConstraint(
+                condition=Q(status="discharged") | Q(ending="", discharged_at__isnull=True),
+                name="client_ending_only_when_discharged",
+            ),
         ]
 
     def __str__(self):

@@ -6,18 +6,20 @@ a realistic caseload (the demo clinic, smaller), where long tables and codes sho
 """
 
 import os
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 from string import Formatter
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Q
 from django.test.utils import override_settings
 from django.utils import timezone
 
 from accounts.models import User
 from exchange.models import CaseloadUpload, UploadStatus
-from ruptures.models import RepairAttempt
+from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.demo import DEMO_PASSWORD, Scale, build_demo_clinic
 from sessions.models import TherapySession
 from supervision.models import SupervisionNote
@@ -32,7 +34,7 @@ WIDTHS = (360, 1280)
 PERSONAS = {"anonymous": None, "therapist": "dlee", "supervisor": "mokafor", "admin_user": "admin"}
 NOT_HTML = {"healthz", "exchange_upload_report"}
 # Kept in artifacts/ for a look by eye: the phone views that matter most.
-SCREENSHOTS = {"home", "rupture_new_held", "session_brief", "client_list"}
+SCREENSHOTS = {"home", "rupture_new_held", "session_brief", "client_list", "client_discharge"}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
@@ -44,6 +46,13 @@ def clinic(role_groups, transactional_db):
         call_command("flag_open_ruptures", stdout=StringIO())
     attempt = RepairAttempt.objects.filter(rupture__session__client__therapist__username="dlee").first()
     rupture = attempt.rupture
+    # The clinical depth on show: a stage reached, and a recent risk concern (safety first on
+    # the rupture and the brief, the supervisor's risk list first on their home).
+    RepairAttempt.objects.filter(pk=attempt.pk).update(stage_reached="explored_experience")
+    recent = RuptureEvent.objects.filter(
+        session__client__therapist__username="dlee", session__starts_at__gte=now - timedelta(days=7)
+    ).values("pk")[:1]
+    RuptureEvent.objects.filter(Q(pk=rupture.pk) | Q(pk__in=recent)).update(risk="self_harm")
     SupervisionNote.objects.create(
         rupture=rupture, supervisor=User.objects.get(username="mokafor"),
         comment="Talked through the pacing; try naming the pull to please.",

@@ -96,9 +96,11 @@ def test_it_counts_the_clients_and_the_clinics_record(client_record, therapist):
 
 
 def test_it_offers_i_used_this_on_the_rupture_page(as_therapist, rupture):
-    html = as_therapist.get(f"/ruptures/{rupture.pk}/").content.decode()
+    response = as_therapist.get(f"/ruptures/{rupture.pk}/")
+    html = response.content.decode()
     assert "Suggested responses" in html
-    assert f"/ruptures/{rupture.pk}/?strategy=invite_discussion#record-attempt" in html
+    for suggestion in response.context["suggestions"]:
+        assert f"/ruptures/{rupture.pk}/?strategy={suggestion.strategy}#record-attempt" in html
     prefilled = as_therapist.get(f"/ruptures/{rupture.pk}/", {"strategy": "invite_discussion"})
     assert prefilled.context["attempt_form"]["strategy"].value() == "invite_discussion"
 
@@ -109,6 +111,9 @@ def test_it_shows_the_supervisor_suggestions_without_i_used_this(as_supervisor, 
 
 
 def test_it_shows_suggestions_on_the_full_form_page_without_javascript(as_therapist, held_session):
+    # Past the first two sessions, where talk about the relationship would be held back.
+    make_session(held_session.client, days_ago=14)
+    make_session(held_session.client, days_ago=21)
     data = {**LIVE, "_refresh": "1", "actor": "client"}
     response = as_therapist.post(f"/sessions/{held_session.pk}/ruptures/new", data)
     assert response.status_code == 200 and not RuptureEvent.objects.exists()

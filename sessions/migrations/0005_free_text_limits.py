@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('therapy_sessions', '0003_statement_level_history'),
+        ('therapy_sessions', '0004_client_ending'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ruptures', '0004_statement_level_history'),
-        ('therapy_sessions', '0004_free_text_limits'),
+        ('ruptures', '0005_clinical_depth'),
+        ('therapy_sessions', '0005_free_text_limits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
