@@ -21,6 +21,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from audit.records import FREE_TEXT_MAX
 from ruptures import vocabulary as v
 
 FORMAT = "caseload"
@@ -34,6 +35,7 @@ CASE_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 KEY_MAX = 64
 DISPLAY_NAME_MAX = 150
 CLIENT_NAME_MAX = 200
+TEXT_MAX = FREE_TEXT_MAX  # a rupture's note and plan, an attempt's note
 EMAIL_MAX = 254
 MINUTE_MAX = 480
 # A typo such as 0226 for 2026 is refused rather than stored; years far outside any
@@ -518,9 +520,9 @@ class _Checker:
         if "minute" in record:
             row.minute = self.minute(record["minute"], f"{path}.minute")
         if "note" in record:
-            row.note = self.text(record["note"], f"{path}.note")
+            row.note = self.text(record["note"], f"{path}.note", TEXT_MAX)
         if "plan" in record:
-            row.plan = self.text(record["plan"], f"{path}.plan")
+            row.plan = self.text(record["plan"], f"{path}.plan", TEXT_MAX)
         if "attempts" in record:
             row.attempts = self.attempts(record["attempts"], f"{path}.attempts", session)
         if "risk" in record:
@@ -568,7 +570,7 @@ class _Checker:
                 strategy=self.slug(record["strategy"], f"{at}.strategy", STRATEGIES, "strategy"),
             )
             if "note" in record:
-                row.note = self.text(record["note"], f"{at}.note")
+                row.note = self.text(record["note"], f"{at}.note", TEXT_MAX)
             if "stage_reached" in record:
                 row.stage_reached = self.slug(
                     record["stage_reached"], f"{at}.stage_reached", ("", *STAGES), "stage"

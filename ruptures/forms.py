@@ -1,4 +1,6 @@
 from django import forms
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from ruptures import vocabulary as v
 from ruptures.models import (
@@ -16,6 +18,16 @@ from ruptures.models import (
     Strategy,
 )
 from sessions.models import SessionStatus
+
+
+class FirstChoiceFocused(forms.RadioSelect):
+    """Radio buttons whose first option takes the focus when the page opens."""
+
+    def create_option(self, *args, **kwargs):
+        option = super().create_option(*args, **kwargs)
+        if option["index"] == "0":
+            option["attrs"]["autofocus"] = True
+        return option
 
 
 class RuptureForm(forms.ModelForm):
@@ -72,6 +84,10 @@ class RuptureForm(forms.ModelForm):
         self.session = session
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
+        elif not self.is_bound:
+            # A new rupture is logged in the minute after a session: the page opens on its
+            # first question rather than on the navigation.
+            self.fields["kind"].widget = FirstChoiceFocused(choices=Kind.choices)
 
     @property
     def chosen_kind(self):
@@ -174,7 +190,13 @@ class RepairAttemptForm(forms.ModelForm):
         # server-side cursor (several round trips) each time the choices are rendered.
         self.fields["session"].choices = [(s.pk, str(s)) for s in sessions]
         self.fields["session"].empty_label = None
+        # Dated as on every other page, in the clinic's time; the client is the rupture's own.
+        self.fields["session"].label_from_instance = _session_label
         self.fields["session"].initial = rupture.session_id
+
+
+def _session_label(session):
+    return date_format(timezone.localtime(session.starts_at), "D j M Y, H:i")
 
 
 class RepairStatusForm(forms.Form):

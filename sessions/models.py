@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, supervisee_ids
-from audit.records import AliveManager, ClinicalRecord, reason_given
+from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, reason_given, within_limit
 from ruptures import vocabulary
 
 # Case codes appear in URLs and exports, so they are short, plain and never a name.
@@ -134,13 +134,17 @@ class TherapySessionQuerySet(models.QuerySet):
         return self.filter(status=SessionStatus.SCHEDULED, starts_at__gte=now)
 
     def awaiting_log(self, now=None, days=7):
-        """Held in the last `days` days, with no rupture logged and no 'none' noted."""
+        """Took place in the last `days` days, with no rupture logged and no 'none' noted.
+
+        A session whose time has passed but is still marked scheduled counts: the
+        therapist between two clients logs first, and logging settles it as held.
+        """
         from ruptures.models import RuptureEvent
 
         now = now or timezone.now()
         has_rupture = RuptureEvent.objects.filter(session=OuterRef("pk"))
         return self.filter(
-            status=SessionStatus.HELD,
+            status__in=[SessionStatus.HELD, SessionStatus.SCHEDULED],
             starts_at__gte=now - timedelta(days=days),
             starts_at__lte=now,
             no_rupture_noted_at__isnull=True,
@@ -160,7 +164,7 @@ class TherapySession(ClinicalRecord):
         default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
     status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=FREE_TEXT_MAX)
     # Set when the therapist says "no rupture this session", so that a held session
     # with nothing logged can be told apart from one not yet reviewed.
     no_rupture_noted_at = models.DateTimeField(null=True, blank=True)
@@ -180,6 +184,7 @@ class TherapySession(ClinicalRecord):
                 condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
                 name="session_duration_range",
             ),
+            models.CheckConstraint(condition=within_limit("note"), name="session_note_max_length"),
         ]
         indexes = [
             models.Index(fields=["client", "starts_at"], name="session_client_time"),
