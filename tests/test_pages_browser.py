@@ -32,7 +32,8 @@ pytestmark = [pytest.mark.browser, needs_chromium]
 WIDTHS = (360, 1280)
 # The personas of the matrix who see different pages; the "other_" ones see the same.
 PERSONAS = {"anonymous": None, "therapist": "dlee", "supervisor": "mokafor", "admin_user": "admin"}
-NOT_HTML = {"healthz", "exchange_upload_report"}
+# Answers that are files, not pages: a browser downloads them instead of showing them.
+NOT_HTML = {"healthz", "exchange_upload_report", "report_alliance_csv", "report_alliance_xlsx", "report_job_download"}
 # Kept in artifacts/ for a look by eye: the phone views that matter most.
 SCREENSHOTS = {"home", "rupture_new_held", "session_brief", "client_list", "client_discharge"}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
