@@ -184,14 +184,12 @@ class RepairAttemptForm(forms.ModelForm):
         # The rupture's own session or a later one of the same client that took place.
         sessions = rupture.session.client.sessions.filter(
             starts_at__gte=rupture.session.starts_at, status=SessionStatus.HELD
-        ).select_related("client").order_by("starts_at")
+        ).order_by("starts_at")
         self.fields["session"].queryset = sessions
         # Listed once, in one query: the field's own iterator would read them through a
         # server-side cursor (several round trips) each time the choices are rendered.
-        self.fields["session"].choices = [(s.pk, str(s)) for s in sessions]
-        self.fields["session"].empty_label = None
         # Dated as on every other page, in the clinic's time; the client is the rupture's own.
-        self.fields["session"].label_from_instance = _session_label
+        self.fields["session"].choices = [(s.pk, _session_label(s)) for s in sessions]
         self.fields["session"].initial = rupture.session_id
 
 
