@@ -296,23 +296,26 @@ def claim_risk_alerts(*, now, clock, client_id=None) -> list[tuple[int, int]]:
         return cursor.fetchall()
 
 
+def _supervisor_letters(claimed, *, now, template, count):
+    """One letter per current supervisor for the claimed (id, therapist id) rows, with the
+    ids it carries: each supervisor hears of all their supervisees' rows in one e-mail."""
+    by_therapist = defaultdict(list)
+    for pk, therapist_id in claimed:
+        by_therapist[therapist_id].append(pk)
+    letters = []
+    for supervisor, therapists in _current_supervisors(now, by_therapist).items():
+        ids = [pk for t in therapists for pk in by_therapist[t.pk]]
+        supervisees = [(str(t), len(by_therapist[t.pk])) for t in therapists]
+        letters.append((ids, _letter(template, supervisor, {count: len(ids), "supervisees": supervisees})))
+    return letters
+
+
 def notify_risk_alerts(*, now, client_id=None, clock=None) -> Notified:
     clock = clock or timezone.now()
     claimed = claim_risk_alerts(now=now, clock=clock, client_id=client_id)
     if not claimed:
         return Notified()
-    by_therapist = defaultdict(list)
-    for alert_id, therapist_id in claimed:
-        by_therapist[therapist_id].append(alert_id)
-    per_supervisor = _current_supervisors(now, by_therapist)
-    letters = []
-    for supervisor, therapists in per_supervisor.items():
-        alert_ids = [pk for t in therapists for pk in by_therapist[t.pk]]
-        supervisees = [(str(t), len(by_therapist[t.pk])) for t in therapists]
-        letters.append((alert_ids, _letter("risk", supervisor, {
-            "alerts": len(alert_ids), "supervisees": supervisees,
-        })))
-    outcome = _send(letters)
+    outcome = _send(_supervisor_letters(claimed, now=now, template="risk", count="alerts"))
     unsent = {pk for pk, _ in claimed} - outcome.sent
     _settle("claimed_at", "notified_at", clock=clock, sent=outcome.sent, unsent=unsent,
             table="reminders_riskalert")
@@ -609,18 +612,7 @@ def _notify_supervisors(*, now, client_id, clock) -> Notified:
     claimed += claim_stalled_for_supervisors(now=now, clock=clock, client_id=client_id)
     if not claimed:
         return Notified()
-    by_therapist = defaultdict(list)
-    for flag_id, therapist_id in claimed:
-        by_therapist[therapist_id].append(flag_id)
-    per_supervisor = _current_supervisors(now, by_therapist)
-    letters = []
-    for supervisor, therapists in per_supervisor.items():
-        flag_ids = [pk for t in therapists for pk in by_therapist[t.pk]]
-        supervisees = [(str(t), len(by_therapist[t.pk])) for t in therapists]
-        letters.append((flag_ids, _letter("supervisor", supervisor, {
-            "flags": len(flag_ids), "supervisees": supervisees,
-        })))
-    outcome = _send(letters)
+    outcome = _send(_supervisor_letters(claimed, now=now, template="supervisor", count="flags"))
     # A flag goes to every current supervisor of its therapist: it is done once one
     # e-mail carrying it went out. The rest (a failed e-mail, or a supervision that
     # ended between the claim and the read) are handed back for a later sweep.
