@@ -13,4 +13,5 @@ urlpatterns = [
     path("ruptures/", include("ruptures.urls")),
     path("exchange/", include("exchange.urls")),
     path("supervision/", include("supervision.urls")),
+    path("deletions/", include("audit.urls")),
 ]

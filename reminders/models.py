@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
 from ruptures.models import RuptureEvent
 from ruptures.vocabulary import OPEN_STATUSES
 from sessions.models import Client, SessionStatus, TherapySession
@@ -19,8 +20,6 @@ class FlagQuerySet(models.QuerySet):
         now = now or timezone.now()
         return self.filter(
             session__status=SessionStatus.SCHEDULED, session__starts_at__gte=now,
-            # A soft-deleted rupture or session takes its flags off every page.
-            rupture__deleted_at__isnull=True, session__deleted_at__isnull=True,
         )
 
     def open(self, now=None):
@@ -43,11 +42,12 @@ class FlagQuerySet(models.QuerySet):
         )
 
 
-class Flag(models.Model):
+class Flag(ClinicalRecord):
     """An open rupture R seen before the client's upcoming session U (see reminders.sweep).
 
-    Never deleted and never updated except for the notification bookkeeping: a flag
-    whose rupture was repaired since is shown as such, from the rupture's own status.
+    Never updated except for the notification bookkeeping: a flag whose rupture was
+    repaired since is shown as such, from the rupture's own status. Hidden with its
+    rupture or its session (the deletion cascade), never on its own.
     """
 
     # db_index off: the unique (rupture, session) constraint's index starts with it.
@@ -65,11 +65,20 @@ class Flag(models.Model):
     escalation_claimed_at = models.DateTimeField(null=True, blank=True)
     escalation_notified_at = models.DateTimeField(null=True, blank=True)
 
-    objects = FlagQuerySet.as_manager()
+    objects = AliveManager.from_queryset(FlagQuerySet)()
+    all_objects = FlagQuerySet.as_manager()
+
+    hidden_with = ("rupture", "session")
+    client_path = "session__client"
+    key_field = "pk"
+    record_name = "flag"
 
     class Meta:
         ordering = ["session__starts_at", "pk"]
+        base_manager_name = "all_objects"
         constraints = [
+            models.CheckConstraint(condition=reason_given(), name="flag_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="flag_deletion_recorded"),
             models.UniqueConstraint(fields=["rupture", "session"], name="flag_once_per_rupture_and_session"),
             models.CheckConstraint(
                 condition=Q(escalated=True) | Q(carried_over=False), name="flag_carried_over_escalates"

@@ -101,9 +101,9 @@ def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag,
     # order, so one waits for the other instead of deadlocking.
     sql = f"""
         WITH raised AS (
-            INSERT INTO reminders_flag (rupture_id, session_id, raised_at, escalated, carried_over)
+            INSERT INTO reminders_flag (rupture_id, session_id, raised_at, escalated, carried_over, deletion_reason)
             SELECT pair.rupture_id, pair.session_id, %(clock)s,
-                   pair.intensity >= 4 OR pair.carried_over, pair.carried_over
+                   pair.intensity >= 4 OR pair.carried_over, pair.carried_over, ''
             FROM (
                 SELECT r.id AS rupture_id, u.id AS session_id, r.intensity,
                        EXISTS (
@@ -166,7 +166,7 @@ def _still_due(client_id):
     return f"""
         r.id = f.rupture_id AND u.id = f.session_id AND c.id = u.client_id
         AND r.repair_status IN ({_OPEN})
-        AND r.deleted_at IS NULL AND u.deleted_at IS NULL AND c.deleted_at IS NULL
+        AND r.deleted_at IS NULL AND u.deleted_at IS NULL AND c.deleted_at IS NULL AND f.deleted_at IS NULL
         AND u.status = {_SCHEDULED} AND u.starts_at >= %(now)s
         {only_client}
     """

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from audit.records import AliveManager, ClinicalRecord, reason_given
+from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
 from ruptures import vocabulary as v
 from sessions.models import TherapySession, new_key
 
@@ -86,12 +86,17 @@ class RuptureEvent(ClinicalRecord):
     objects = AliveManager.from_queryset(RuptureEventQuerySet)()
     all_objects = RuptureEventQuerySet.as_manager()
 
+    hidden_with = ("session",)
+    client_path = "session__client"
+    record_name = "rupture"
+
     class Meta:
         ordering = ["-session__starts_at", "-pk"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="rupture_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="rupture_deletion_recorded"),
             models.CheckConstraint(condition=Q(intensity__gte=1, intensity__lte=5), name="rupture_intensity_1_5"),
             models.CheckConstraint(
                 condition=Q(minute__isnull=True) | Q(minute__lte=480), name="rupture_minute_range"
@@ -161,12 +166,19 @@ class RepairAttempt(ClinicalRecord):
 
     objects = AliveManager()
 
+    # Hidden with its rupture, and with the session it was tried in.
+    hidden_with = ("rupture", "session")
+    client_path = "rupture__session__client"
+    key_field = "pk"
+    record_name = "repair attempt"
+
     class Meta:
         ordering = ["session__starts_at", "created_at", "pk"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="attempt_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="attempt_deletion_recorded"),
             models.CheckConstraint(condition=Q(strategy__in=Strategy.values), name="attempt_strategy_valid"),
             models.CheckConstraint(condition=Q(outcome__in=ATTEMPT_OUTCOMES), name="attempt_outcome_valid"),
         ]

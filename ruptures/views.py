@@ -177,5 +177,6 @@ def rupture_delete(request, pk):
     rupture = get_rupture_for(request.user, pk, write=True)
     return confirm_soft_delete(
         request, rupture, title="Delete this rupture?", done=rupture.session,
-        message="Rupture deleted. It stays in the record's history.",
+        message="Rupture deleted, with its repair attempts.",
+        warning="Its repair attempts and reminders are hidden with it.",
     )

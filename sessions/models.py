@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, supervisee_ids
-from audit.records import AliveManager, ClinicalRecord, reason_given
+from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
 
 # Case codes appear in URLs and exports, so they are short, plain and never a name.
 CASE_CODE_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
@@ -71,12 +71,16 @@ class Client(ClinicalRecord):
     objects = AliveManager.from_queryset(ClientQuerySet)()
     all_objects = ClientQuerySet.as_manager()
 
+    key_field = "code"
+    record_name = "client"
+
     class Meta:
         ordering = ["code"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="client_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="client_deletion_recorded"),
             models.CheckConstraint(condition=Q(status__in=ClientStatus.values), name="client_status_valid"),
             models.CheckConstraint(condition=Q(code__regex=CASE_CODE_RE), name="client_code_format"),
         ]
@@ -146,12 +150,17 @@ class TherapySession(ClinicalRecord):
     objects = AliveManager.from_queryset(TherapySessionQuerySet)()
     all_objects = TherapySessionQuerySet.as_manager()
 
+    hidden_with = ("client",)
+    client_path = "client"
+    record_name = "session"
+
     class Meta:
         ordering = ["-starts_at"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="session_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="session_deletion_recorded"),
             models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="session_status_valid"),
             models.CheckConstraint(
                 condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),

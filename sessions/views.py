@@ -163,6 +163,17 @@ def session_delete(request, pk):
     session = get_session_for(request.user, pk, write=True)
     return confirm_soft_delete(
         request, session, title="Delete this session?", done=session.client,
-        message="Session deleted, with its ruptures. It stays in the record's history.",
-        warning="Its ruptures and repair attempts are hidden with it.",
+        message="Session deleted, with its ruptures.",
+        warning="Its ruptures, their repair attempts, the attempts recorded in it and its reminders "
+                "are hidden with it.",
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def client_delete(request, code):
+    client = get_client_for(request.user, code, write=True)
+    return confirm_soft_delete(
+        request, client, title=f"Delete client {client.code}?", done="client_list",
+        message=f"Client {client.code} deleted, with all of their record.",
+        warning="Their sessions, ruptures, repair attempts, reminders and alliance data are hidden with them.",
     )

@@ -15,7 +15,7 @@ from exchange.models import CaseloadUpload, UploadStatus
 from reminders.models import SweepHeartbeat
 from ruptures.models import RuptureEvent
 from tests.conftest import login
-from tests.factories import make_attempt
+from tests.factories import make_attempt, make_session
 
 PERSONAS = ["anonymous", "therapist", "other_therapist", "supervisor", "other_supervisor", "admin_user"]
 
@@ -44,6 +44,10 @@ MATRIX = {
     "client_new": ("/clients/new", {"anonymous": LOGIN, "therapist": 200, "other_therapist": 200, "*": 302}),
     "client_detail": ("/clients/{code}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
     "client_edit": ("/clients/{code}/edit", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
+    "client_delete": ("/clients/{code}/delete", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
+    # Deleted records: the therapist who may edit the client restores them.
+    "deletion_list": ("/deletions/", {"anonymous": LOGIN, "therapist": 200, "other_therapist": 200, "*": 404}),
+    "deletion_restore": ("/deletions/{deletion}/restore", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "session_new": ("/clients/{code}/sessions/new", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "client_access_log": ("/clients/{code}/access-log", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200,
                                                          "admin_user": 200, "*": 404}),
@@ -119,8 +123,10 @@ def records(rupture, admin_user):
         uploaded_by=admin_user, filename="clinic.json", size=2, sha256="0" * 64, content=b"{}",
         status=UploadStatus.REFUSED, problems=[["format", "expected caseload"]], counts={},
     )
+    mistake = make_session(rupture.session.client, days_ago=3)
+    deletion = mistake.soft_delete(by=rupture.created_by, reason="Entered twice.")
     return {"code": rupture.session.client.code, "session": rupture.session_id, "rupture": rupture.pk,
-            "upload": upload.pk}
+            "upload": upload.pk, "deletion": deletion.pk}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -148,6 +154,8 @@ WRITES = [
     ("/ruptures/{rupture}/attempts/new", {"session": "{session}", "strategy": "invite_discussion",
                                           "outcome": "resolved"}),
     ("/ruptures/{rupture}/delete", {"reason": "x"}),
+    ("/clients/{code}/delete", {"reason": "x"}),
+    ("/deletions/{deletion}/restore", {"reason": "x"}),
 ]
 
 
