@@ -4,9 +4,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from audit.deletion import DeletionError, restore_deletion
 from audit.log import record
 from audit.models import AccessEvent, Action
-from audit.deletion import DeletionError, restore_deletion
 from audit.records import DeletionForm, RestoreForm
 from sessions.access import deletions_for, get_client_for_audit, get_deletion_for
 

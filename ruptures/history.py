@@ -82,7 +82,8 @@ def _deletion_entries(deletion_ids):
         )
         entries.append(Entry(d.at, str(d.by or "a command"), what, comment=d.reason))
         if d.restored_at:
-            entries.append(Entry(d.restored_at, str(d.restored_by or "a command"), "restored", comment=d.restore_reason))
+            restorer = str(d.restored_by or "a command")
+            entries.append(Entry(d.restored_at, restorer, "restored", comment=d.restore_reason))
     return entries
 
 
