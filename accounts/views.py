@@ -3,7 +3,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, supervisee_ids
 from reminders.models import Flag
-from ruptures.models import OPEN_STATUSES, RuptureEvent
+from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 
 UPCOMING_DAYS = 7
@@ -45,7 +46,7 @@ def therapist_home(user, now=None):
             starts_at__lt=start_of_today + timedelta(days=UPCOMING_DAYS + 1),
             status__in=[SessionStatus.SCHEDULED, SessionStatus.HELD],
         ).annotate(
-            open_ruptures=Subquery(_open_count_for_client())
+            open_ruptures=Subquery(open_ruptures_of_client("client"))
         ).order_by("starts_at"),
         "awaiting_log": sessions.awaiting_log(now).order_by("starts_at"),
         "open_ruptures": RuptureEvent.objects.editable_by(user).open()
@@ -58,29 +59,21 @@ def therapist_home(user, now=None):
     }
 
 
-def _open_count_for_client():
-    return (
-        RuptureEvent.objects.open()
-        .filter(session__client=OuterRef("client"))
-        .order_by()
-        .values("session__client")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-
-
 def supervisor_home(user):
+    # Subqueries through the default managers: a join past them would count deleted rows.
+    active = (
+        Client.objects.filter(therapist=OuterRef("pk"), status=ClientStatus.ACTIVE)
+        .order_by().values("therapist").annotate(n=Count("pk")).values("n")
+    )
+    open_ruptures = (
+        RuptureEvent.objects.open().filter(session__client__therapist=OuterRef("pk"))
+        .order_by().values("session__client__therapist").annotate(n=Count("pk")).values("n")
+    )
     supervisees = (
         User.objects.filter(pk__in=supervisee_ids(user))
         .annotate(
-            active_clients=Count(
-                "clients", filter=Q(clients__status=ClientStatus.ACTIVE), distinct=True
-            ),
-            open_ruptures=Count(
-                "clients__sessions__ruptures",
-                filter=Q(clients__sessions__ruptures__repair_status__in=OPEN_STATUSES),
-                distinct=True,
-            ),
+            active_clients=Coalesce(Subquery(active), 0),
+            open_ruptures=Coalesce(Subquery(open_ruptures), 0),
         )
         .order_by("last_name", "username")
     )

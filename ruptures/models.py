@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q
 from django.urls import reverse
 
 from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
@@ -148,6 +148,18 @@ class RuptureEvent(ClinicalRecord):
 
     def signal_labels(self):
         return [InternalSignal(s).label for s in self.internal_signals]
+
+
+def open_ruptures_of_client(client_ref="pk"):
+    """Subquery: how many open ruptures the client at `client_ref` has (NULL for none)."""
+    return (
+        RuptureEvent.objects.open()
+        .filter(session__client=OuterRef(client_ref))
+        .order_by()
+        .values("session__client")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
 
 
 @pghistory.track(append_only=True, level=pgtrigger.Statement)

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -10,10 +11,10 @@ from audit.log import record
 from audit.models import Action
 from audit.views import confirm_soft_delete
 from reminders.services import enqueue_sweep
-from ruptures.models import OPEN_STATUSES, RuptureEvent
+from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.access import get_client_for, get_session_for
 from sessions.forms import ClientForm, SessionForm, SessionStatusForm
-from sessions.models import Client, ClientStatus, SessionStatus
+from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 
 CLIENTS_PER_PAGE = 50
 
@@ -23,11 +24,14 @@ def client_list(request):
     # PostgreSQL refuses NUL in text, and a query that cannot match must not be a 500.
     query = request.GET.get("q", "").replace("\x00", "").strip()
     status = request.GET.get("status", "")
+    # Subqueries through the default managers: a join such as Count("sessions__ruptures")
+    # would count deleted rows.
     clients = Client.objects.visible_to(request.user).select_related("therapist").annotate(
-        open_ruptures=Count(
-            "sessions__ruptures", filter=Q(sessions__ruptures__repair_status__in=OPEN_STATUSES)
+        open_ruptures=Coalesce(Subquery(open_ruptures_of_client()), 0),
+        last_session=Subquery(
+            TherapySession.objects.filter(client=OuterRef("pk"), status=SessionStatus.HELD)
+            .order_by("-starts_at").values("starts_at")[:1]
         ),
-        last_session=Max("sessions__starts_at", filter=Q(sessions__status=SessionStatus.HELD)),
     )
     if query:
         clients = clients.filter(Q(code__icontains=query) | Q(name__icontains=query))

@@ -69,7 +69,8 @@ def history_before(session) -> tuple[PastRupture, ...]:
         .order_by("-starts_at")
         .annotate(found=JSONBAgg(
             JSONObject(kind=F("ruptures__kind"), markers=F("ruptures__markers")),
-            filter=Q(ruptures__isnull=False),
+            # Joined past the default manager, so deleted ruptures are left out here.
+            filter=Q(ruptures__isnull=False, ruptures__deleted_at__isnull=True),
         ))
         .values_list("found", flat=True)[:RECURRENCE_WINDOW]
     )
@@ -82,29 +83,58 @@ def history_before(session) -> tuple[PastRupture, ...]:
 
 def track_records(client, kind):
     """(resolved, tried) per strategy: for this client, and clinic-wide for this kind."""
+    for_client, by_kind = track_records_by_kind(client, [kind])
+    return for_client, by_kind.get(kind, {})
+
+
+def track_records_by_kind(client, kinds):
+    """One query: the client's record per strategy, and the clinic's per kind and strategy.
+
+    Only attempts still on the record count: the default manager leaves out those
+    hidden by a deletion (with their rupture, or with the session they were tried in).
+    """
     resolved = Q(outcome=RepairStatus.RESOLVED)
     mine = Q(rupture__session__client=client)
     rows = (
-        RepairAttempt.objects.filter(mine | Q(rupture__kind=kind))
-        .values("strategy")
+        RepairAttempt.objects.filter(mine | Q(rupture__kind__in=kinds))
+        .values("strategy", "rupture__kind")
         .annotate(
             client_tried=Count("pk", filter=mine),
             client_resolved=Count("pk", filter=mine & resolved),
-            clinic_tried=Count("pk", filter=Q(rupture__kind=kind)),
-            clinic_resolved=Count("pk", filter=Q(rupture__kind=kind) & resolved),
+            tried=Count("pk"),
+            resolved=Count("pk", filter=resolved),
         )
         .order_by()
     )
-    for_client, for_clinic = {}, {}
+    for_client, by_kind = {}, {kind: {} for kind in kinds}
     for row in rows:
-        for_client[row["strategy"]] = (row["client_resolved"], row["client_tried"])
-        for_clinic[row["strategy"]] = (row["clinic_resolved"], row["clinic_tried"])
-    return for_client, for_clinic
+        strategy, kind = row["strategy"], row["rupture__kind"]
+        if row["client_tried"]:
+            done, tried = for_client.get(strategy, (0, 0))
+            for_client[strategy] = (done + row["client_resolved"], tried + row["client_tried"])
+        if kind in by_kind:
+            by_kind[kind][strategy] = (row["resolved"], row["tried"])
+    return for_client, by_kind
 
 
-def suggestions_for(session, facts: RuptureFacts) -> list[ShownSuggestion]:
-    history = history_before(session)
-    for_client, for_clinic = track_records(session.client, facts.kind)
+@dataclass(frozen=True)
+class Known:
+    """What the engine reads from the database for one session, read once for all its ruptures."""
+
+    history: tuple
+    for_client: dict
+    for_clinic: dict  # kind -> {strategy: (resolved, tried)}
+
+
+def known_before(session, kinds) -> Known:
+    """Two queries whatever the number of ruptures: the brief asks for many at once."""
+    for_client, by_kind = track_records_by_kind(session.client, sorted(set(kinds)))
+    return Known(history=history_before(session), for_client=for_client, for_clinic=by_kind)
+
+
+def suggestions_for(session, facts: RuptureFacts, known: Known | None = None) -> list[ShownSuggestion]:
+    known = known or known_before(session, [facts.kind])
+    for_client, for_clinic = known.for_client, known.for_clinic.get(facts.kind, {})
     # The client's own record breaks ties first; where it is silent, the clinic's.
     record = {s: for_client.get(s) or for_clinic.get(s) for s in for_client.keys() | for_clinic.keys()}
     return [
@@ -113,5 +143,5 @@ def suggestions_for(session, facts: RuptureFacts) -> list[ShownSuggestion]:
             for_client=format_track_record(*for_client.get(s.strategy, (0, 0))),
             for_clinic=format_track_record(*for_clinic.get(s.strategy, (0, 0))),
         )
-        for s in suggest(facts, history, track_record=record)
+        for s in suggest(facts, known.history, track_record=record)
     ]

@@ -14,7 +14,7 @@ from audit.models import AccessEvent
 from exchange import importer
 from exchange.exporter import export_caseload, pseudonym
 from exchange.importer import run_import
-from exchange.validation import Existing, check, parse
+from exchange.validation import Existing, Problem, check, parse
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
 from tests.factories import make_attempt, make_client, make_rupture, make_session, make_user
@@ -242,6 +242,7 @@ def test_it_imports_every_record_of_a_file(db):
         "sessions": 4,
         "ruptures": 3,
         "attempts": 3,
+        "deletions": 0,
     }
     rupture = RuptureEvent.objects.get(key="R-1")
     assert rupture.session.key == "S-1" and rupture.session.client.code == "C-0001"
@@ -489,7 +490,15 @@ def test_it_changes_a_role_through_the_role_service(db):
     doc = caseload()
     doc["users"][2]["role"] = "supervisor"
     doc["users"][2]["supervisor"] = None
-    import_doc(doc)
+    # A supervisor has no clients: apatel's go to dlee, with their sessions.
+    for record in doc["clients"] + doc["sessions"]:
+        if record["therapist"] == "apatel":
+            record["therapist"] = "dlee"
+    assert import_doc(doc).problems == [
+        Problem("users[2].role", '"apatel" is a therapist in the database; an import changes a person\'s role '
+                                 "only when given --allow-role-changes"),
+    ]
+    assert import_doc(doc, allow_role_changes=True).role_changes == [("apatel", "therapist", "supervisor")]
     apatel = User.objects.get(username="apatel")
     assert apatel.role == Role.SUPERVISOR
     assert list(apatel.groups.values_list("name", flat=True)) == ["supervisor"]
@@ -554,8 +563,8 @@ BAD_INPUT = [
         'format: expected "caseload", got "rupture-log"',
     ),
     ("no format", _set("format", _DELETE), 'format: expected "caseload", got nothing'),
-    ("wrong version", _set("version", 2), "version: this app reads version 1, got 2"),
-    ("version as text", _set("version", "1"), 'version: this app reads version 1, got "1"'),
+    ("wrong version", _set("version", 3), "version: this app reads versions 1 or 2, got 3"),
+    ("version as text", _set("version", "1"), 'version: this app reads versions 1 or 2, got "1"'),
     (
         "unknown marker",
         _set("ruptures[0].markers[1]", "sulking"),
@@ -857,7 +866,7 @@ def test_it_exits_non_zero_from_the_command_line(db, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         ManagementUtility(["manage.py", "import_caseload", str(path)]).execute()
     assert exit_.value.code == 1
-    assert "version: this app reads version 1, got 7" in capsys.readouterr().err
+    assert "version: this app reads versions 1 or 2, got 7" in capsys.readouterr().err
 
 
 def test_it_refuses_to_move_a_session_to_another_client(imported):
@@ -945,7 +954,7 @@ def test_it_writes_the_export_to_a_file_or_standard_output(imported, tmp_path):
 def test_it_exports_an_empty_database_as_an_empty_caseload(db):
     assert json.loads(export_text()) == {
         "format": "caseload",
-        "version": 1,
+        "version": 2,
         "users": [],
         "clients": [],
         "sessions": [],
@@ -1009,11 +1018,13 @@ def test_it_gives_stable_pseudonyms_keyed_by_the_site_secret(imported, settings)
     assert other != first and pseudonym("user", "dlee") not in first
 
 
-def test_it_writes_a_deidentified_export_that_imports(imported):
+def test_it_marks_a_deidentified_export_and_refuses_to_import_it(imported):
     doc = json.loads(export_text(deidentify=True))
-    empty_the_database()
-    assert import_doc(doc).applied
-    assert Client.objects.count() == 2 and not Client.objects.exclude(name="").exists()
+    assert doc["pseudonymised"] is True
+    result = import_doc(doc)
+    assert not result.applied and [p.path for p in result.problems] == ["pseudonymised"]
+    assert "would add the whole clinic a second time" in result.problems[0].message
+    assert Client.objects.count() == 2
 
 
 # --- Audit ---------------------------------------------------------------------------------
@@ -1081,11 +1092,11 @@ def test_it_imports_and_exports_a_clinic_in_a_bounded_number_of_queries(
         )
     # 200 sessions, ruptures and attempts: a query per row would show. People go through
     # set_role one by one (four here, about seven queries each); the rest is set-at-a-time.
-    with django_assert_max_num_queries(45):
+    with django_assert_max_num_queries(48):
         assert import_doc(doc).applied
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         export_text()
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(13):
         assert import_doc(doc).changes == 0
 
 
