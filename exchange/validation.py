@@ -732,7 +732,9 @@ class _Checker:
         )):
             self.problem(f"{path}.deleted", f"no deletion {_show(deleted)} in the file or the database")
             return None
-        was = before.deleted if before is not None else None
+        if before is None:
+            return deleted  # a new record: a backup brings deleted records back hidden
+        was = before.deleted
         if was == deleted:
             return deleted
         if was is not None and deleted is None:
