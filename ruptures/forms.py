@@ -15,6 +15,10 @@ from ruptures.models import (
 )
 from sessions.models import SessionStatus
 
+MISSING_VERSION = (
+    "This change does not say which version of the rupture it started from, so nothing was saved: "
+    "reload the rupture and make the change again."
+)
 
 class RuptureForm(forms.ModelForm):
     """Ordered for the minute after a session: kind, markers, intensity, then the rest."""
@@ -61,7 +65,10 @@ class RuptureForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.session = session
         if self.instance.pk:
+            # An edit names the version it started from, or it could silently undo another.
             self.fields["version"].initial = self.instance.version
+            self.fields["version"].required = True
+            self.fields["version"].error_messages["required"] = MISSING_VERSION
 
     @property
     def chosen_kind(self):
@@ -101,6 +108,9 @@ class RuptureForm(forms.ModelForm):
             self.add_error("internal_signals_other", "Say in a few words what the other signal was.")
         if other_text and InternalSignal.OTHER not in signals:
             cleaned["internal_signals"] = [*signals, InternalSignal.OTHER]
+        if "version" in self.errors:
+            # A hidden field: its error is said at the top of the form.
+            self.add_error(None, MISSING_VERSION)
         return cleaned
 
     def clean_markers(self):

@@ -46,7 +46,7 @@ def log_rupture(*, session: TherapySession, data: dict, by) -> RuptureEvent:
 
 
 @transaction.atomic
-def update_rupture(*, rupture: RuptureEvent, data: dict, expected_version: int | None, by) -> RuptureEvent:
+def update_rupture(*, rupture: RuptureEvent, data: dict, expected_version: int, by) -> RuptureEvent:
     fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
     _conditional_update(rupture, fields, expected_version, by)
     enqueue_sweep(client_id=rupture.session.client_id)
@@ -54,7 +54,7 @@ def update_rupture(*, rupture: RuptureEvent, data: dict, expected_version: int |
 
 
 @transaction.atomic
-def set_repair_status(*, rupture: RuptureEvent, status: str, expected_version: int | None, by) -> RuptureEvent:
+def set_repair_status(*, rupture: RuptureEvent, status: str, expected_version: int, by) -> RuptureEvent:
     _conditional_update(rupture, {"repair_status": status}, expected_version, by)
     enqueue_sweep(client_id=rupture.session.client_id)
     return rupture
@@ -79,8 +79,10 @@ def record_attempt(*, rupture: RuptureEvent, session: TherapySession, strategy: 
 
 def _conditional_update(rupture, fields, expected_version, by):
     """UPDATE ... WHERE version = expected: the second of two concurrent saves loses loudly."""
-    expected = rupture.version if expected_version is None else expected_version
-    changed = RuptureEvent.objects.filter(pk=rupture.pk, version=expected).update(
+    if type(expected_version) is not int:
+        # Never "the version in hand": that would let an edit overwrite one it never saw.
+        raise ValueError("an edit names the version it started from")
+    changed = RuptureEvent.objects.filter(pk=rupture.pk, version=expected_version).update(
         **fields, version=F("version") + 1, updated_by=by, updated_at=timezone.now()
     )
     if not changed:
