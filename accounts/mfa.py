@@ -5,6 +5,7 @@ import secrets
 
 import qrcode
 import qrcode.image.svg
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django_otp import user_has_device
@@ -13,6 +14,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import RecoveryCodes
 
 ENROLLED = "mfa_enrolled"
+
+
+def must_use_second_factor(user):
+    """The one place that says who must sign in with a second factor (MFA_REQUIRED_ROLES)."""
+    return user.is_authenticated and user.role in settings.MFA_REQUIRED_ROLES
 RECOVERY_CODES = 10
 
 

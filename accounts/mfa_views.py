@@ -32,7 +32,7 @@ def overview(request):
     user = request.user
     return render(request, "accounts/mfa_overview.html", {
         "enrolled": mfa.is_enrolled(request),
-        "required": user.role in settings.MFA_REQUIRED_ROLES,
+        "required": mfa.must_use_second_factor(user),
         "recovery_left": mfa.remaining_recovery_codes(user),
     })
 
@@ -54,7 +54,7 @@ def setup(request):
             return render(request, "accounts/mfa_recovery_codes.html", {"codes": codes, "next": _next(request)})
         form.add_error("code", "That code did not match. Check the time on your phone and try the newest code.")
     context = {"form": form, "qr": mfa.qr_svg(device), "secret": mfa.secret_for_typing(device),
-               "required": user.role in settings.MFA_REQUIRED_ROLES, "next": _next(request)}
+               "required": mfa.must_use_second_factor(user), "next": _next(request)}
     return render(request, "accounts/mfa_setup.html", context, status=400 if form.errors else 200)
 
 
@@ -84,7 +84,7 @@ def recovery_codes(request):
 @require_POST
 def remove(request):
     user = request.user
-    if user.role in settings.MFA_REQUIRED_ROLES:
+    if mfa.must_use_second_factor(user):
         messages.error(request, "Your role requires a second factor; it cannot be removed.")
         return redirect("mfa_overview")
     if mfa.is_enrolled(request) and not user.is_verified():

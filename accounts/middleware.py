@@ -59,7 +59,7 @@ class MFARequiredMiddleware:
         if user.is_authenticated and not request.path.startswith(self.EXEMPT) and not user.is_verified():
             if mfa.is_enrolled(request):
                 return self._redirect(request, "mfa_verify")
-            if user.role in settings.MFA_REQUIRED_ROLES:
+            if mfa.must_use_second_factor(user):
                 return self._redirect(request, "mfa_setup")
         return self.get_response(request)
 

@@ -22,7 +22,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from accounts.models import Role
 from ruptures import vocabulary as v
+from sessions.models import ClientStatus, SessionStatus
 
 FORMAT = "caseload"
 # The version this app writes; it reads every one of READS (version 1 gets the defaults
@@ -40,19 +42,19 @@ NEW_USERNAME_RE = re.compile(r"[a-z0-9._-]{1,150}")
 # of millions of records must not fill memory or the database with its report.
 MAX_PROBLEMS = 1000
 REASON_MAX = 500
-CASE_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+CASE_CODE_RE = re.compile(v.CASE_CODE_PATTERN)
 KEY_MAX = 64
 DISPLAY_NAME_MAX = 150
 CLIENT_NAME_MAX = 200
 EMAIL_MAX = 254
-MINUTE_MAX = 480
+MINUTE_MAX = v.SESSION_MAX_MINUTES
 # A typo such as 0226 for 2026 is refused rather than stored; years far outside any
 # clinic's records would not convert back to Python datetimes on export either.
 YEARS = (1900, 2199)
 
-ROLES = ("therapist", "supervisor", "admin")
-CLIENT_STATUSES = ("active", "paused", "discharged")
-SESSION_STATUSES = ("scheduled", "held", "cancelled", "no_show")
+ROLES = tuple(Role.values)
+CLIENT_STATUSES = tuple(ClientStatus.values)
+SESSION_STATUSES = tuple(SessionStatus.values)
 KINDS = tuple(slug for slug, _ in v.KINDS)
 ACTORS = tuple(slug for slug, _ in v.ACTORS)
 MARKERS = frozenset(slug for slug, _ in v.MARKERS)

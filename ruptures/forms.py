@@ -58,7 +58,7 @@ class RuptureForm(forms.ModelForm):
             "noticed": forms.Textarea(attrs={"rows": 2}),
             "hypothesis": forms.Textarea(attrs={"rows": 2}),
             "plan": forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. Ask next session how my remark landed."}),
-            "minute": forms.NumberInput(attrs={"min": 0, "max": 480, "inputmode": "numeric"}),
+            "minute": forms.NumberInput(attrs={"min": 0, "max": v.SESSION_MAX_MINUTES, "inputmode": "numeric"}),
         }
 
     def __init__(self, *args, session, **kwargs):

@@ -57,7 +57,7 @@ class RuptureEvent(ClinicalRecord):
         help_text="1 = barely noticeable, 5 = threatened the work.",
     )
     minute = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MaxValueValidator(480)],
+        null=True, blank=True, validators=[MaxValueValidator(v.SESSION_MAX_MINUTES)],
         help_text="When in the session, if you remember.",
     )
     source = models.CharField(max_length=32, choices=Source.choices, default=Source.UNKNOWN)
@@ -99,7 +99,7 @@ class RuptureEvent(ClinicalRecord):
             models.CheckConstraint(condition=deletion_recorded(), name="rupture_deletion_recorded"),
             models.CheckConstraint(condition=Q(intensity__gte=1, intensity__lte=5), name="rupture_intensity_1_5"),
             models.CheckConstraint(
-                condition=Q(minute__isnull=True) | Q(minute__lte=480), name="rupture_minute_range"
+                condition=Q(minute__isnull=True) | Q(minute__lte=v.SESSION_MAX_MINUTES), name="rupture_minute_range"
             ),
             models.CheckConstraint(condition=Q(kind__in=Kind.values), name="rupture_kind_valid"),
             models.CheckConstraint(condition=Q(actor__in=Actor.values), name="rupture_actor_valid"),

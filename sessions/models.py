@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.models import Role, supervisee_ids
 from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
+from ruptures import vocabulary as v
 
-# Case codes appear in URLs and exports, so they are short, plain and never a name.
-CASE_CODE_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+CASE_CODE_RE = rf"^{v.CASE_CODE_PATTERN}$"
 case_code_validator = RegexValidator(
     CASE_CODE_RE,
     "Use 1-32 letters, digits, dots, dashes or underscores, starting with a letter or digit.",
@@ -138,7 +138,7 @@ class TherapySession(ClinicalRecord):
     )
     starts_at = models.DateTimeField()
     duration_minutes = models.PositiveSmallIntegerField(
-        default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
+        default=50, validators=[MinValueValidator(v.SESSION_MIN_MINUTES), MaxValueValidator(v.SESSION_MAX_MINUTES)]
     )
     status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED)
     note = models.TextField(blank=True)
@@ -163,7 +163,7 @@ class TherapySession(ClinicalRecord):
             models.CheckConstraint(condition=deletion_recorded(), name="session_deletion_recorded"),
             models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="session_status_valid"),
             models.CheckConstraint(
-                condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
+                condition=Q(duration_minutes__gte=v.SESSION_MIN_MINUTES, duration_minutes__lte=v.SESSION_MAX_MINUTES),
                 name="session_duration_range",
             ),
         ]
