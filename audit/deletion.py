@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit.models import Deletion
 from audit.records import ClinicalRecord
+from audit.signals import caseload_changed
 
 
 class DeletionError(Exception):
@@ -71,6 +72,7 @@ def delete_record(*, record, by, reason) -> Deletion:
     hidden.update(hide_descendants(deletion, hide))
     deletion.hidden = dict(hidden)
     deletion.save(update_fields=["hidden"])
+    caseload_changed.send(sender=model, client_id=deletion.client_id)
     record.deleted_at, record.deleted_by, record.deletion_reason, record.deletion = now, by, reason, deletion
     return deletion
 
@@ -121,5 +123,7 @@ def restore_deletion(*, deletion, by, reason) -> dict:
             restored[child._meta.label_lower] = n
     deletion.restored_at, deletion.restored_by, deletion.restore_reason = timezone.now(), by, reason
     deletion.save(update_fields=["restored_at", "restored_by", "restore_reason"])
+    # Restored open ruptures are due reminders again.
+    caseload_changed.send(sender=model, client_id=deletion.client_id)
     return restored
 

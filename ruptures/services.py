@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from reminders.services import enqueue_sweep
+from audit.signals import caseload_changed
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import SessionStatus, TherapySession
 
@@ -41,7 +41,7 @@ def log_rupture(*, session: TherapySession, data: dict, by) -> RuptureEvent:
         TherapySession.objects.filter(pk=session.pk).update(status=SessionStatus.HELD)
         session.status = SessionStatus.HELD
     fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
-    enqueue_sweep(client_id=session.client_id)
+    caseload_changed.send(sender=RuptureEvent, client_id=session.client_id)
     return RuptureEvent.objects.create(session=session, created_by=by, updated_by=by, **fields)
 
 
@@ -49,14 +49,14 @@ def log_rupture(*, session: TherapySession, data: dict, by) -> RuptureEvent:
 def update_rupture(*, rupture: RuptureEvent, data: dict, expected_version: int, by) -> RuptureEvent:
     fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
     _conditional_update(rupture, fields, expected_version, by)
-    enqueue_sweep(client_id=rupture.session.client_id)
+    caseload_changed.send(sender=RuptureEvent, client_id=rupture.session.client_id)
     return rupture
 
 
 @transaction.atomic
 def set_repair_status(*, rupture: RuptureEvent, status: str, expected_version: int, by) -> RuptureEvent:
     _conditional_update(rupture, {"repair_status": status}, expected_version, by)
-    enqueue_sweep(client_id=rupture.session.client_id)
+    caseload_changed.send(sender=RuptureEvent, client_id=rupture.session.client_id)
     return rupture
 
 
@@ -73,7 +73,7 @@ def record_attempt(*, rupture: RuptureEvent, session: TherapySession, strategy: 
         repair_status=outcome, version=F("version") + 1, updated_by=by, updated_at=timezone.now()
     )
     rupture.refresh_from_db()
-    enqueue_sweep(client_id=session.client_id)
+    caseload_changed.send(sender=RuptureEvent, client_id=session.client_id)
     return attempt
 
 
