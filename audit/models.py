@@ -1,3 +1,4 @@
+import pgtrigger
 from django.apps import apps
 from django.conf import settings
 from django.db import models
@@ -65,6 +66,8 @@ class Deletion(models.Model):
 
     class Meta:
         ordering = ["-at", "-pk"]
+        # The record of what was deleted is itself never erased.
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=~models.Q(reason=""), name="deletion_has_reason"),
             models.CheckConstraint(

@@ -6,6 +6,7 @@ import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 from django.utils import timezone
 
 from audit.deletion import DeletionError, restore_deletion
@@ -155,3 +156,11 @@ def test_a_clinical_model_must_say_how_it_joins_the_cascade(monkeypatch, db):
         "ruptures.RepairAttempt.session points at a clinical record but is in neither hidden_with "
         "nor not_hidden_with."
     ]
+
+
+def test_the_record_of_a_deletion_is_never_erased(record, therapist):
+    record["rupture"].soft_delete(by=therapist, reason="Not a rupture.")
+    with pytest.raises(Exception, match="Cannot delete rows"):
+        with transaction.atomic():
+            Deletion.objects.all()._raw_delete(Deletion.objects.db)
+    assert Deletion.objects.count() == 1

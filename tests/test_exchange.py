@@ -198,7 +198,7 @@ def empty_the_database():
     """
     with pgtrigger.ignore(*(f"{label}:no_hard_delete" for label in (
         "ruptures.RepairAttempt", "ruptures.RuptureEvent", "therapy_sessions.TherapySession",
-        "therapy_sessions.Client",
+        "therapy_sessions.Client", "audit.Deletion",
     ))):
         Flag.all_objects.all().delete()
         RepairAttempt.all_objects.all().delete()

@@ -4,6 +4,8 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
+import pgtrigger.compiler
+import pgtrigger.migrations
 
 
 class Migration(migrations.Migration):
@@ -37,5 +39,9 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['record_type', 'record_id'], name='deletion_by_record'), models.Index(fields=['client', '-at'], name='deletion_by_client')],
                 'constraints': [models.CheckConstraint(condition=models.Q(('reason', ''), _negated=True), name='deletion_has_reason'), models.CheckConstraint(condition=models.Q(models.Q(('restore_reason', ''), ('restored_at__isnull', True)), models.Q(('restored_at__isnull', False), models.Q(('restore_reason', ''), _negated=True)), _connector='OR'), name='deletion_restore_has_reason')],
             },
+        ),
+        pgtrigger.migrations.AddTrigger(
+            model_name='deletion',
+            trigger=pgtrigger.compiler.Trigger(name='no_hard_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;", hash='89c6370fa871e10f5d34c6016f3fe5e941d62458', operation='DELETE', pgid='pgtrigger_no_hard_delete_6993d', table='audit_deletion', when='BEFORE')),
         ),
     ]
