@@ -1,4 +1,4 @@
-"""The caseload exchange format (../shared/caseload-format.md), read and checked.
+"""The caseload exchange format (docs/caseload-format.md), read and checked.
 
 No database here: the importer asks the database which of the keys a file mentions
 already exist (`wanted_keys`, then an `Existing`), and `check` does the rest. Every

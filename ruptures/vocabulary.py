@@ -1,4 +1,4 @@
-"""The rupture-repair vocabulary of ../shared/domain.md, as plain data.
+"""The rupture-repair vocabulary of docs/domain.md, as plain data.
 
 Pure Python on purpose: the strategy engine must not import Django, yet it, the
 models, the importer and the exports all have to speak exactly these slugs. The
@@ -105,7 +105,7 @@ APPROACHES = (
     ("indirect", "Indirect"),
 )
 
-# (slug, label, family, approach): section 5 of domain.md.
+# (slug, label, family, approach): section 5 of docs/domain.md.
 STRATEGY_TABLE = (
     ("clarify_misunderstanding", "Clarify the misunderstanding", "immediate", "direct"),
     ("provide_rationale", "Provide a rationale", "immediate", "direct"),

@@ -1,4 +1,4 @@
-"""The repair principles of ../shared/domain.md section 6, as a table to review.
+"""The repair principles of docs/domain.md section 6, as a table to review.
 
 How to read it: every rule whose condition holds for a rupture adds its weights to
 the strategies it names; the strategies are then ranked by their total. A rule's

@@ -1,4 +1,5 @@
 import os
+import shutil
 import time
 
 import pytest
@@ -7,7 +8,9 @@ from django.contrib.auth.models import Group
 from accounts import mfa
 from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role
+from tests.brokers import RedisServer
 from tests.factories import make_client, make_rupture, make_session, make_user, supervise
+from tests.outside import pytest_configure, pytest_sessionfinish  # noqa: F401 (pytest's hooks)
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +49,20 @@ def _tasks_in_process():
 
 @pytest.fixture(scope="session")
 def redis_url():
-    """The Redis the suite runs against: CI's REDIS_URL, else the machine's own."""
-    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    """The Redis the suite runs against: REDIS_URL's, else one the suite starts itself.
+
+    Without REDIS_URL (the README's default) no Redis is assumed to be running: a fresh
+    machine has none, and the machine's own may belong to someone else.
+    """
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    if shutil.which("redis-server") is None:
+        pytest.skip("no Redis: set REDIS_URL or install redis-server")
+    server = RedisServer()
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

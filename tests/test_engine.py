@@ -23,7 +23,7 @@ from strategies.engine import (
 )
 from strategies.rules import RULES, Rule, When, check_table
 
-VIGNETTES_FILE = Path(__file__).resolve().parents[2] / "shared" / "vignettes" / "public.json"
+VIGNETTES_FILE = Path(__file__).resolve().parents[1] / "strategies" / "vignettes" / "public.json"
 VIGNETTES = json.loads(VIGNETTES_FILE.read_text(encoding="utf-8"))["vignettes"]
 
 KINDS = [slug for slug, _ in vocabulary.KINDS]
@@ -60,7 +60,7 @@ def by_strategy(suggestions):
     return {s.strategy: s for s in suggestions}
 
 
-# --- The shared vignettes -------------------------------------------------------------
+# --- The public vignettes -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("vignette", VIGNETTES, ids=[v["id"] for v in VIGNETTES])

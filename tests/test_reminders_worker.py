@@ -32,10 +32,17 @@ PAUSE_SECONDS = 1.5  # how long a sweep waits between its flags and its e-mails,
 
 
 def database_url():
+    """The test database's URL for the worker, whichever server the tests are on.
+
+    The embedded server listens on a socket folder, not a port: HOST is then a path,
+    which dj-database-url reads back from a percent-encoded host.
+    """
     db = connection.settings_dict
     user = quote(db["USER"] or "", safe="")
     password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = quote(db["HOST"] or "", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgresql://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}"
 
 
 @pytest.fixture
@@ -215,3 +222,12 @@ def test_it_saves_a_rupture_while_redis_is_down_and_flags_it_once_redis_is_back(
 
     assert list(Flag.objects.values_list("rupture_id", "session_id")) == [(rupture.pk, upcoming.pk)]
     assert [m["To"] for m in emails(mail_dir)] == ["dlee@clinic.example"]
+
+
+def test_it_gives_the_worker_the_connection_settings_of_the_tests():
+    import dj_database_url
+
+    worker_db = dj_database_url.parse(database_url())
+    for key in ("NAME", "USER", "PASSWORD", "HOST"):
+        assert (worker_db[key] or "") == (connection.settings_dict[key] or "")
+    assert str(worker_db["PORT"] or "") == str(connection.settings_dict["PORT"] or "")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-VIGNETTES_FILE = Path(__file__).resolve().parents[2] / "shared" / "vignettes" / "public.json"
 REPO = Path(__file__).resolve().parents[1]
+VIGNETTES_FILE = REPO / "strategies" / "vignettes" / "public.json"
 
 
 def run(path):
