@@ -164,3 +164,48 @@ def test_the_record_of_a_deletion_is_never_erased(record, therapist):
         with transaction.atomic():
             Deletion.objects.all()._raw_delete(Deletion.objects.db)
     assert Deletion.objects.count() == 1
+
+
+@pytest.mark.parametrize("sessions", [2, 12])
+def test_deleting_and_restoring_a_client_costs_the_same_few_queries_whatever_its_size(
+    client_record, therapist, sessions, django_assert_num_queries
+):
+    for n in range(sessions):
+        rupture = make_rupture(make_session(client_record, days_ago=n + 1))
+        make_attempt(rupture)
+    # The Deletion, the record, one UPDATE per foreign key of the cascade, the counts.
+    with django_assert_num_queries(11):
+        deletion = client_record.soft_delete(by=therapist, reason="Test record.")
+    assert deletion.hidden["ruptures.repairattempt"] == sessions
+    with django_assert_num_queries(10):
+        restore_deletion(deletion=deletion, by=therapist, reason="Mistake.")
+
+
+def test_the_migration_records_old_deletions_and_hides_what_hung_from_them(record, therapist):
+    """Rows deleted before deletions were recorded: each gets a Deletion, and their children go too."""
+    from django.apps import apps
+    from django.db import connection
+
+    from audit.backfill import backfill
+
+    session = record["session"]
+    with connection.cursor() as cursor:
+        # The state before the migration: no deletion recorded, no cascade.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE therapy_sessions_therapysession DROP CONSTRAINT session_deletion_recorded")
+        cursor.execute(
+            "UPDATE therapy_sessions_therapysession SET deleted_at = now(), deleted_by_id = %s, "
+            "deletion_reason = 'Booked twice.' WHERE id = %s", [therapist.pk, session.pk],
+        )
+    backfill(apps, "therapy_sessions.TherapySession", client="client_id", key="key", parents=["client"])
+    backfill(apps, "ruptures.RuptureEvent", client="session__client_id", key="key", parents=["session"])
+    backfill(apps, "ruptures.RepairAttempt", client="rupture__session__client_id", key="id",
+             parents=["rupture", "session"])
+    backfill(apps, "reminders.Flag", client="session__client_id", key="id", parents=["rupture", "session"])
+    deletion = Deletion.objects.get()
+    assert (deletion.record_key, deletion.reason, deletion.by) == (session.key, "Booked twice.", therapist)
+    assert not alive(RuptureEvent, record["rupture"]) and not alive(Flag, record["flag"])
+    assert RuptureEvent.all_objects.get(pk=record["rupture"].pk).deletion == deletion
+    restore_deletion(deletion=deletion, by=therapist, reason="Not booked twice after all.")
+    assert alive(TherapySession, session) and alive(RuptureEvent, record["rupture"])
+    assert alive(RepairAttempt, record["attempt"])
