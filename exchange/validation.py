@@ -267,8 +267,17 @@ def _object(pairs):
 def parse(data: bytes) -> tuple[Any, list[Problem]]:
     """The JSON document in `data`, or the reason it is not one."""
     try:
-        doc = json.loads(data, parse_constant=_refuse_constant, object_pairs_hook=_object)
-        return doc, _duplicate_keys(doc)
+        seen_duplicates = []
+
+        def hook(pairs):
+            made = _object(pairs)
+            if type(made) is _Object:
+                seen_duplicates.append(made)
+            return made
+
+        doc = json.loads(data, parse_constant=_refuse_constant, object_pairs_hook=hook)
+        # Their paths are found by walking the document, only when there is one to find.
+        return doc, _duplicate_keys(doc) if seen_duplicates else []
     except json.JSONDecodeError as exc:
         return None, [
             Problem("$", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
