@@ -110,9 +110,10 @@ def restore_deletion(*, deletion, by, reason) -> dict:
     for name in model.hidden_with:
         parent = getattr(record, name)
         if parent is not None and parent.deleted_at is not None:
+            blocking = parent.deletion
             raise DeletionError(
                 f"Its {parent.record_name} {getattr(parent, parent.key_field)} is deleted too "
-                f"({parent.deletion_reason}): restore that first."
+                f"(with {blocking.record_kind} {blocking.record_key}: {blocking.reason}): restore that first."
             )
     restored = {}
     for child in clinical_models():
