@@ -8,27 +8,32 @@ import qrcode.image.svg
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django_otp import login as otp_login
 from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import RecoveryCodes
 
 ENROLLED = "mfa_enrolled"
-
-
-def must_use_second_factor(user):
-    """The one place that says who must sign in with a second factor (MFA_REQUIRED_ROLES)."""
-    return user.is_authenticated and user.role in settings.MFA_REQUIRED_ROLES
 RECOVERY_CODES = 10
 
 
 def is_enrolled(request):
-    """Whether the user has a confirmed device; remembered in the session to spare a query a page."""
+    """Whether the user has a confirmed device; remembered in the session to spare a query a page.
+
+    The session's answer cannot go stale: adding or removing a device ends every other
+    session of the person (`confirm`, `remove`, and the admin's `remove_second_factor`).
+    """
     enrolled = request.session.get(ENROLLED)
     if enrolled is None:
         enrolled = user_has_device(request.user, confirmed=True)
         request.session[ENROLLED] = enrolled
     return enrolled
+
+
+def is_required(user):
+    """The one place that says who must sign in with a second factor."""
+    return user.is_superuser or user.role in settings.MFA_REQUIRED_ROLES
 
 
 def pending_totp(user):
@@ -65,6 +70,25 @@ def new_recovery_codes(user):
 def remaining_recovery_codes(user):
     device = RecoveryCodes.objects.filter(user=user).first()
     return len(device.hashes) if device else 0
+
+
+def confirm(request, device):
+    """The first code matched: the device is in use, and sessions opened without it end."""
+    from accounts.services import end_other_sessions
+
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    end_other_sessions(request=request, user=request.user)
+    otp_login(request, device)
+    request.session[ENROLLED] = True
+
+
+def remove(request):
+    from accounts.services import end_other_sessions
+
+    remove_all(request.user)
+    end_other_sessions(request=request, user=request.user)
+    request.session[ENROLLED] = False
 
 
 def remove_all(user):

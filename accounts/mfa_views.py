@@ -29,12 +29,18 @@ def _next(request):
 
 @require_GET
 def overview(request):
+    return _overview(request, remove_form=CodeForm(auto_id="remove_%s"))
+
+
+def _overview(request, *, remove_form, status=200):
     user = request.user
+    remove_form.fields["code"].widget.attrs.pop("autofocus", None)  # not the page's first field
     return render(request, "accounts/mfa_overview.html", {
         "enrolled": mfa.is_enrolled(request),
-        "required": mfa.must_use_second_factor(user),
+        "required": mfa.is_required(user),
         "recovery_left": mfa.remaining_recovery_codes(user),
-    })
+        "remove_form": remove_form,
+    }, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -46,15 +52,12 @@ def setup(request):
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["code"]):
-            device.confirmed = True
-            device.save(update_fields=["confirmed"])
-            otp_login(request, device)
-            request.session[mfa.ENROLLED] = True
+            mfa.confirm(request, device)
             codes = mfa.new_recovery_codes(user)
             return render(request, "accounts/mfa_recovery_codes.html", {"codes": codes, "next": _next(request)})
         form.add_error("code", "That code did not match. Check the time on your phone and try the newest code.")
     context = {"form": form, "qr": mfa.qr_svg(device), "secret": mfa.secret_for_typing(device),
-               "required": mfa.must_use_second_factor(user), "next": _next(request)}
+               "required": mfa.is_required(user), "next": _next(request)}
     return render(request, "accounts/mfa_setup.html", context, status=400 if form.errors else 200)
 
 
@@ -83,13 +86,16 @@ def recovery_codes(request):
 
 @require_POST
 def remove(request):
+    """Turning the second factor off takes a current code: a session alone is not enough."""
     user = request.user
-    if mfa.must_use_second_factor(user):
+    if mfa.is_required(user):
         messages.error(request, "Your role requires a second factor; it cannot be removed.")
         return redirect("mfa_overview")
-    if mfa.is_enrolled(request) and not user.is_verified():
-        return redirect("mfa_verify")
-    mfa.remove_all(user)
-    request.session[mfa.ENROLLED] = False
-    messages.success(request, "Two-step sign-in is off.")
-    return redirect("mfa_overview")
+    form = CodeForm(request.POST)
+    if form.is_valid() and match_token(user, form.cleaned_data["code"]) is not None:
+        mfa.remove(request)
+        messages.success(request, "Two-step sign-in is off.")
+        return redirect("mfa_overview")
+    if form.is_valid():
+        form.add_error("code", "That code is not valid. Use the newest code from your app, or a recovery code.")
+    return _overview(request, remove_form=form, status=400)

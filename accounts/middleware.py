@@ -47,9 +47,9 @@ class SessionLimitsMiddleware:
 
 
 class MFARequiredMiddleware:
-    """Supervisors and admins must use a second factor; anyone enrolled must verify."""
+    """The roles in MFA_REQUIRED_ROLES, and operators, must use a second factor; anyone enrolled must verify."""
 
-    EXEMPT = ("/accounts/mfa/", "/accounts/logout/", "/static/", "/healthz")
+    EXEMPT = ("/accounts/mfa/", "/accounts/logout/", "/static/")
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -59,7 +59,7 @@ class MFARequiredMiddleware:
         if user.is_authenticated and not request.path.startswith(self.EXEMPT) and not user.is_verified():
             if mfa.is_enrolled(request):
                 return self._redirect(request, "mfa_verify")
-            if mfa.must_use_second_factor(user):
+            if mfa.is_required(user):
                 return self._redirect(request, "mfa_setup")
         return self.get_response(request)
 

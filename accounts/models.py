@@ -1,8 +1,10 @@
 from django.contrib.auth.hashers import check_password
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as BaseUserManager
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
@@ -12,11 +14,28 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Clinic admin"
 
 
+class UserManager(BaseUserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        # Operators run the system: a clinic admin's role and pages, plus everything
+        # only a superuser may change in the admin site (README, "Who sees what").
+        from accounts.services import set_role
+
+        extra_fields.setdefault("role", Role.ADMIN)
+        user = super().create_superuser(username, email, password, **extra_fields)
+        return set_role(user=user, role=user.role)
+
+
 class User(AbstractUser):
     # The role decides what a person may see; the group of the same name carries the
     # Django permissions that the admin site checks (kept in step by services.set_role).
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.THERAPIST)
     display_name = models.CharField(max_length=150, blank=True)
+    # Moving this on ends every session the person has open (get_session_auth_hash):
+    # bumped when a second factor is added or removed, and by an admin's resets.
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
+    # The address before an admin last changed it: warnings about the account go there too.
+    previous_email = models.EmailField(blank=True, editable=False)
+    email_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -27,6 +46,14 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.display_name or self.get_full_name() or self.username
+
+    def _get_session_auth_hash(self, secret=None):
+        if not self.session_epoch:
+            return super()._get_session_auth_hash(secret=secret)  # sessions from before epochs stay valid
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash", f"{self.password}:{self.session_epoch}",
+            secret=secret, algorithm="sha256",
+        ).hexdigest()
 
     @property
     def is_therapist(self):

@@ -9,6 +9,8 @@ class Action(models.TextChoices):
     VIEW = "view", "Viewed"
     EXPORT = "export", "Exported"
     IMPORT = "import", "Imported"
+    # An admin acting on someone's account (what: email, reset-link, second-factor).
+    ACCOUNT = "account", "Changed an account"
 
 
 class AccessEvent(models.Model):

@@ -1,4 +1,9 @@
-"""/healthz: for the load balancer and docker's health checks, not for people."""
+"""/healthz: for the load balancer and docker's health checks, not for people.
+
+Anonymous callers get the status alone: how the broker or the sweep is set up is a map
+for an attacker. A signed-in admin or operator (past the second factor, see
+MFARequiredMiddleware) also gets each check's answer.
+"""
 
 import redis
 from django.conf import settings
@@ -40,4 +45,11 @@ def healthz(request):
         except Exception as exc:  # any failure is the answer here, not a 500
             report[name] = f"error: {exc.__class__.__name__}"
             healthy = False
-    return JsonResponse({"status": "ok" if healthy else "error", **report}, status=200 if healthy else 503)
+    answer = {"status": "ok" if healthy else "error"}
+    if _may_see_details(request.user):
+        answer |= report
+    return JsonResponse(answer, status=200 if healthy else 503)
+
+
+def _may_see_details(user):
+    return user.is_authenticated and (user.is_superuser or user.is_clinic_admin)

@@ -37,7 +37,6 @@ INSTALLED_APPS = [
     "template_partials",
     "pgtrigger",
     "pghistory",
-    "pghistory.admin",
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -53,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -125,20 +125,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Proxies in front of the app -------------------------------------------------------
+# How many proxies the deployer put in front (config/proxies.py). 0: none, and then
+# X-Forwarded-For and X-Forwarded-Proto are ignored, whoever sends them.
+TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 0, minimum=0)
+
 # --- Sign-in throttling (django-axes) ---------------------------------------------
-# Lock the (username, address) pair, never the account alone: an attacker must not be
-# able to lock a clinician out from anywhere. The lock lifts by itself after the cool-off.
+# Two locks, both lifting by themselves after the cool-off (accounts/throttle.py):
+# a (username, address) pair after LOGIN_FAILURE_LIMIT failures, so that nobody can lock
+# a clinician out from everywhere; and an address after LOGIN_ADDRESS_FAILURE_LIMIT
+# failures across any usernames (password spraying). Higher, because a clinic's staff
+# may share one address.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.throttle.PairAndAddressHandler"
+AXES_CLIENT_IP_CALLABLE = "config.proxies.remote_addr"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Its pages list the usernames people typed (sometimes a password by mistake): not for
+# the admin site. `manage.py axes_reset_username` lifts a lock by hand.
+AXES_ENABLE_ADMIN = False
 
 # --- Multi-factor authentication (django-otp) ---------------------------------------
-# Required for these roles; offered to therapists (accounts.middleware.MFARequiredMiddleware).
-MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", ["supervisor", "admin"])
+# Every role reads records, so every role needs a second factor in production. On a
+# laptop (debug on, e.g. the demo) therapists may sign in with a password alone.
+ALL_ROLES = ["therapist", "supervisor", "admin"]
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", ["supervisor", "admin"] if DEBUG else ALL_ROLES)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "rupture-log")
 
 # --- Sessions and cookies: pages hold PHI ---------------------------------------
@@ -161,6 +177,9 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+if TRUSTED_PROXY_COUNT >= 1:
+    # Only a proxy the deployer vouches for may say the browser used HTTPS; it must set
+    # (not pass on) X-Forwarded-Proto, as the Caddyfile beside docker-compose.yml does.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Content Security Policy (django-csp) ------------------------------------------

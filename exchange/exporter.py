@@ -15,6 +15,12 @@ It says so at the top of the file (`"pseudonymised": true`), and the importer re
 Deleted records: a full export is a backup, so it carries them, each with `"deleted"`
 naming its deletion in the `deletions` section, and an import keeps them hidden. A
 de-identified export leaves them out, with everything deleted along with them.
+
+An export without free text (`free_text=False`, the clinic admin's web export) keeps
+names of people and every code, but leaves out client names and everything written in
+words about a client (FREE_TEXT), and says so in a top-level `"free_text": "omitted"`.
+Importing it changes no note: a field a file leaves out is left as it is. The full
+backup, clinical text included, is the operator's `manage.py export_caseload`.
 """
 
 import json
@@ -38,6 +44,13 @@ DELETED_RECORD_TYPES = {
     TherapySession._meta.label_lower: "session",
     RuptureEvent._meta.label_lower: "rupture",
     RepairAttempt._meta.label_lower: "attempt",
+}
+# What an export without free text leaves out, per section ("attempts": inside ruptures).
+FREE_TEXT = {
+    "clients": ("name",),
+    "ruptures": ("note", "plan", "hypothesis", "internal_signals_other"),
+    "attempts": ("note",),
+    "deletions": ("reason",),
 }
 PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-"}
 
@@ -88,7 +101,7 @@ class _Keys:
                 raise RuntimeError(f"two {kind} keys share a pseudonym; widen PSEUDONYM digits")
 
 
-def export_caseload(write, *, deidentify=False) -> dict:
+def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
     """Write the whole caseload through `write(str)`; return how many records of each kind."""
     keys = _Keys(deidentify)
     # A backup keeps deleted records (hidden, with their deletion); a de-identified copy
@@ -104,6 +117,9 @@ def export_caseload(write, *, deidentify=False) -> dict:
     write(f'{{\n  "format": "{FORMAT}",\n  "version": {VERSION},\n')
     if deidentify:
         write(f'  "{PSEUDONYMISED}": true,\n')
+    if not free_text:
+        _omit_free_text(clients, ruptures, deletions)
+        write('  "free_text": "omitted",\n')
     sections = [
         ("users", users),
         ("clients", clients),
@@ -122,6 +138,22 @@ def export_caseload(write, *, deidentify=False) -> dict:
         "ruptures": len(ruptures),
         "attempts": attempt_count,
     }
+
+
+def _omit_free_text(clients, ruptures, deletions):
+    # A deletion's reason is words about the client too.
+    for deletion in deletions:
+        for name in FREE_TEXT["deletions"]:
+            deletion.pop(name, None)
+    for client in clients:
+        for name in FREE_TEXT["clients"]:
+            client.pop(name, None)
+    for rupture in ruptures:
+        for name in FREE_TEXT["ruptures"]:
+            rupture.pop(name, None)
+        for attempt in rupture.get("attempts", ()):
+            for name in FREE_TEXT["attempts"]:
+                attempt.pop(name, None)
 
 
 def _write_list(write, name, records, *, last):

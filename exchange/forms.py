@@ -69,7 +69,7 @@ class ExportForm(forms.Form):
     kind = forms.ChoiceField(
         label="What to export",
         choices=[
-            ("full", "Full: everything, with names, e-mails and notes"),
+            ("without_free_text", "Without free text: people and codes, no client names, notes or plans"),
             (
                 "deidentified",
                 "De-identified: no names, e-mails or notes; pseudonyms for codes and usernames",

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.services import addresses_on_file, record_email_changes
 from audit.log import record
 from audit.models import AccessEvent, Action
 from exchange.exporter import export_caseload, snapshot
@@ -60,7 +61,12 @@ def apply_upload(*, request, upload_id: int) -> ImportResult | None:
     )
     if upload is None:
         return None
+    # An import can change people's addresses: each change is recorded and announced, as in
+    # the admin site, so that a file cannot quietly redirect someone's password links.
+    addresses = addresses_on_file()
     result = run_import(bytes(upload.content), request=request, via="web")
+    if result.applied:
+        record_email_changes(request=request, before=addresses)
     upload.content = b""
     upload.counts = result.counts_dict()
     if result.applied:
@@ -86,12 +92,13 @@ def export_for_download(*, request, deidentify: bool) -> tuple[io.BytesIO, dict]
     with _one_export_at_a_time(request.user):
         _check_export_limit(request.user)
         with snapshot():
-            counts = export_caseload(lambda text: out.write(text.encode()), deidentify=deidentify)
+            # Clinic admins never read clinical text: the web export leaves it out.
+            counts = export_caseload(lambda text: out.write(text.encode()), deidentify=deidentify, free_text=False)
             record(
                 request,
                 Action.EXPORT,
                 "caseload",
-                detail={"via": "web", "deidentify": deidentify, "counts": counts},
+                detail={"via": "web", "deidentify": deidentify, "free_text": False, "counts": counts},
             )
     out.seek(0)
     return out, counts

@@ -65,7 +65,8 @@ STRATEGIES = frozenset(slug for slug, *_ in v.STRATEGY_TABLE)
 OUTCOMES = tuple(s for s in REPAIR_STATUSES if s != "unaddressed")
 
 SECTIONS = ("users", "clients", "sessions", "ruptures", "deletions")
-TOP_FIELDS = frozenset({"format", "version", PSEUDONYMISED, *SECTIONS})
+# "free_text": "omitted" marks an export without free text (exchange/exporter.py).
+TOP_FIELDS = frozenset({"format", "version", PSEUDONYMISED, "free_text", *SECTIONS})
 USER_REQUIRED, USER_FIELDS = (
     ("username", "role"),
     frozenset({"username", "name", "email", "role", "supervisor"}),
@@ -89,8 +90,10 @@ RUPTURE_FIELDS = frozenset(
 )
 ATTEMPT_REQUIRED = ("session", "strategy", "outcome")
 ATTEMPT_FIELDS = frozenset({*ATTEMPT_REQUIRED, "note", "deleted"})
-DELETION_REQUIRED = ("id", "at", "reason", "record")
-DELETION_FIELDS = frozenset({*DELETION_REQUIRED, "by"})
+DELETION_REQUIRED = ("id", "at", "record")
+# `reason` is left out by an export without free text: a new deletion then says so.
+DELETION_FIELDS = frozenset({*DELETION_REQUIRED, "by", "reason"})
+REASON_NOT_IN_FILE = "(the reason was not in the imported file)"
 DELETED_RECORD_TYPES = ("client", "session", "rupture", "attempt")
 
 _email = EmailValidator()
@@ -394,6 +397,8 @@ def check(doc, existing: Existing, *, allow_role_changes=False) -> tuple[list[Pr
     c = _Checker(existing, allow_role_changes=allow_role_changes)
     for name in sorted(doc.keys() - TOP_FIELDS):
         c.problem(_member("", name), "unknown field")
+    if doc.get("free_text", "omitted") != "omitted":
+        c.problem("free_text", f'expected "omitted", got {_show(doc["free_text"])}')
     sections = {}
     for name in SECTIONS:
         records = doc.get(name, [])
@@ -663,7 +668,7 @@ class _Checker:
             key=self.key(record["id"], f"{path}.id"),
             at=self.timestamp(record["at"], f"{path}.at"),
             by=record.get("by"),
-            reason=self.text(record["reason"], f"{path}.reason", REASON_MAX),
+            reason=self.text(record.get("reason", REASON_NOT_IN_FILE), f"{path}.reason", REASON_MAX),
             record_type="",
             record_key="",
         )

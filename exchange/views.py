@@ -140,5 +140,5 @@ def export_download(request):
         )
         return redirect("exchange")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    name = f"caseload-{stamp}{'-deidentified' if deidentify else ''}.json"
+    name = f"caseload-{stamp}{'-deidentified' if deidentify else '-without-free-text'}.json"
     return FileResponse(out, as_attachment=True, filename=name, content_type="application/json")

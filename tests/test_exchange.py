@@ -177,9 +177,9 @@ def import_doc(doc, **kwargs):
     return run_import(as_bytes(doc), **kwargs)
 
 
-def export_text(deidentify=False):
+def export_text(deidentify=False, free_text=True):
     parts = []
-    export_caseload(parts.append, deidentify=deidentify)
+    export_caseload(parts.append, deidentify=deidentify, free_text=free_text)
     return "".join(parts)
 
 

@@ -15,7 +15,7 @@ from ruptures.models import RuptureEvent
 from sessions.models import Client
 from tests.conftest import login
 from tests.factories import make_client, make_session, make_user
-from tests.test_exchange import NOTE, as_bytes, caseload, export_text
+from tests.test_exchange import NOTE, PLAN, as_bytes, caseload, export_text
 
 HOME = "/exchange/"
 
@@ -40,7 +40,7 @@ PAGES = [
     ("get", "/exchange/uploads/{pk}/report.txt", {}),
     ("post", "/exchange/uploads/{pk}/apply", {}),
     ("post", "/exchange/uploads/{pk}/discard", {}),
-    ("post", "/exchange/export", {"kind": "full"}),
+    ("post", "/exchange/export", {"kind": "without_free_text"}),
 ]
 
 
@@ -283,12 +283,18 @@ def clinic(db):
     import_doc(caseload())
 
 
-def test_it_downloads_a_full_export(as_admin, admin_user, clinic):
-    response = as_admin.post("/exchange/export", {"kind": "full"})
+def test_it_downloads_an_export_without_free_text(as_admin, admin_user, clinic):
+    response = as_admin.post("/exchange/export", {"kind": "without_free_text"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert response["Content-Disposition"].startswith('attachment; filename="caseload-')
-    assert body(response).decode() == export_text()
+    text = body(response).decode()
+    assert text == export_text(free_text=False)
+    # Admins never read clinical text: not through the export either (issue 10, item 3).
+    assert '"free_text": "omitted"' in text
+    assert NOTE not in text and PLAN not in text and "Asked how it landed." not in text
+    assert "Jo Bloggs" not in text  # a client's name
+    assert "Dana Lee" in text and "C-0001" in text  # people and codes stay
     event = AccessEvent.objects.get(action="export")
     assert (event.user, event.what, event.detail["via"], event.detail["deidentify"]) == (
         admin_user,
@@ -303,7 +309,7 @@ def test_it_downloads_a_deidentified_export(as_admin, clinic):
     response = as_admin.post("/exchange/export", {"kind": "deidentified"})
     text = body(response).decode()
     assert "-deidentified.json" in response["Content-Disposition"]
-    assert text == export_text(deidentify=True)
+    assert text == export_text(deidentify=True, free_text=False)
     assert "Dana Lee" not in text and NOTE not in text and pseudonym("user", "dlee") in text
     assert AccessEvent.objects.get(action="export").detail["deidentify"] is True
 
@@ -319,13 +325,13 @@ def test_it_limits_how_many_exports_a_person_downloads_an_hour(as_admin, admin_u
     record(request, "export", "caseload")  # one made earlier this hour
     for _ in range(services.EXPORTS_PER_WINDOW - 1):
         assert as_admin.post("/exchange/export", {"kind": "deidentified"}).status_code == 200
-    response = as_admin.post("/exchange/export", {"kind": "full"}, follow=True)
+    response = as_admin.post("/exchange/export", {"kind": "without_free_text"}, follow=True)
     assert response.redirect_chain == [("/exchange/", 302)]
     assert "exports in the last hour, the most allowed" in response.content.decode()
     assert AccessEvent.objects.filter(action="export").count() == services.EXPORTS_PER_WINDOW
     # Another admin has a limit of their own.
     other = login(HttpClient(), make_user(Role.ADMIN, username="admin2"))
-    assert other.post("/exchange/export", {"kind": "full"}).status_code == 200
+    assert other.post("/exchange/export", {"kind": "without_free_text"}).status_code == 200
 
 
 def test_it_counts_only_the_last_hours_exports(admin_user):
@@ -343,3 +349,23 @@ def test_it_counts_only_the_last_hours_exports(admin_user):
     with pytest.raises(services.ExportLimited) as limited:
         services._check_export_limit(admin_user, now=now)
     assert limited.value.next_at == now - timedelta(minutes=5) + services.EXPORT_WINDOW
+
+
+def test_it_says_on_the_page_that_its_exports_leave_out_free_text(as_admin):
+    html = as_admin.get(HOME).content.decode()
+    assert "leave out free text" in html and "export_caseload" in html
+    assert 'value="full"' not in html
+
+
+def test_it_reimports_an_export_without_free_text_and_keeps_every_note(clinic):
+    import json
+
+    from tests.test_exchange import import_doc
+
+    before = list(RuptureEvent.objects.order_by("pk").values_list("noticed", "plan"))
+    result = import_doc(json.loads(export_text(free_text=False)))
+    assert result.applied, result.problems
+    assert list(RuptureEvent.objects.order_by("pk").values_list("noticed", "plan")) == before
+    assert Client.objects.get(code="C-0002").name == "Jo Bloggs"
+    refused = import_doc({**json.loads(export_text(free_text=False)), "free_text": "some"})
+    assert not refused.applied and refused.problems[0].path == "free_text"

@@ -15,7 +15,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0003_deletion'),
+        ('audit', '0004_deletion'),
         ('reminders', '0001_initial'),
         ('ruptures', '0005_recorded_deletions'),
         ('therapy_sessions', '0004_recorded_deletions'),

@@ -30,7 +30,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  therapist   dlee       / {DEMO_PASSWORD}")
         self.stdout.write(f"  supervisor  mokafor    / {DEMO_PASSWORD}")
         self.stdout.write(f"  admin       admin      / {DEMO_PASSWORD}")
-        self.stdout.write("  (supervisors and admins set up an authenticator app at first sign-in)")
+        required = ", ".join(settings.MFA_REQUIRED_ROLES) or "nobody"
+        self.stdout.write(f"  (a second factor is required here for: {required}; they set up an authenticator app")
+        self.stdout.write("   at first sign-in. The demo lets its therapist in with a password alone;")
+        self.stdout.write("   production requires a second factor for every role: MFA_REQUIRED_ROLES)")
         database = settings.DATABASES["default"]
         where = "embedded PostgreSQL in .pgdata/" if "/" in database["HOST"] else database["HOST"]
         broker = "Redis" if settings.REDIS_URL else "in-process (no Redis needed)"
