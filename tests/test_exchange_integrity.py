@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from accounts.models import User
 from audit.deletion import restore_deletion
+from audit.models import Deletion
 from exchange.importer import run_import
 from exchange.validation import MAX_PROBLEMS, skeleton
 from ruptures.models import RepairAttempt, RuptureEvent
@@ -52,9 +53,12 @@ def test_a_full_export_carries_deleted_records_with_their_deletion(imported, cli
 
 
 def test_the_web_export_answers_after_a_session_is_deleted(imported, as_admin):
-    deleted_session()
-    response = as_admin.post("/exchange/export", {"kind": "full"})
-    assert response.status_code == 200
+    deletion = deleted_session()
+    for kind, carries_deleted in (("without_free_text", True), ("deidentified", False)):
+        response = as_admin.post("/exchange/export", {"kind": kind})
+        assert response.status_code == 200
+        doc = json.loads(b"".join(response.streaming_content))
+        assert (deletion.key in json.dumps(doc)) is carries_deleted
 
 
 def test_a_backup_with_deleted_records_round_trips_byte_for_byte_and_stays_hidden(imported, admin_user):
@@ -222,3 +226,19 @@ def test_the_problem_list_stops_at_a_thousand_with_a_count_of_the_rest(db):
     problems = import_doc(doc).problems
     assert len(problems) == MAX_PROBLEMS + 1
     assert (problems[-1].path, problems[-1].message) == ("$", "and 2000 more problems not listed")
+
+
+def test_an_export_without_free_text_leaves_out_deletion_reasons_and_still_imports(imported):
+    from exchange.exporter import export_caseload
+    from exchange.validation import REASON_NOT_IN_FILE
+
+    deletion = deleted_session()
+    parts = []
+    export_caseload(parts.append, free_text=False)
+    doc = json.loads("".join(parts))
+    assert doc["deletions"] == [{"id": deletion.key, "at": deletion.at.astimezone(UTC).isoformat(), "by": "dlee",
+                                 "record": {"type": "session", "id": "S-1"}}]
+    empty_the_database()
+    assert import_doc(doc).applied
+    assert Deletion.objects.get().reason == REASON_NOT_IN_FILE
+    assert not TherapySession.objects.filter(key="S-1").exists()
