@@ -11,6 +11,10 @@ class Action(models.TextChoices):
     IMPORT = "import", "Imported"
     # An admin acting on someone's account (what: email, reset-link, second-factor).
     ACCOUNT = "account", "Changed an account"
+    # A client's one-time check link: made by the therapist, opened and answered by the client.
+    LINK = "link", "Made a client link"
+    OPEN = "open", "Opened by the client"
+    ANSWER = "answer", "Answered by the client"
 
 
 class AccessEvent(models.Model):

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "sessions.apps.TherapySessionsConfig",
     "ruptures",
     "strategies",
+    "checks",
     "audit",
     "exchange",
     "supervision",
@@ -243,6 +244,17 @@ SITE_URL = env_str("DJANGO_SITE_URL", "http://127.0.0.1:8000")
 # Open ruptures are flagged before sessions starting within this many hours.
 REMINDER_WINDOW_HOURS = env_int("REMINDER_WINDOW_HOURS", 48, minimum=1)
 REMINDER_SWEEP_MINUTES = env_int("REMINDER_SWEEP_MINUTES", 5, minimum=1)
+
+# --- The client's alliance check -------------------------------------------------------
+# The instrument (slug) asked after each session; its newest loaded version is used.
+CHECK_INSTRUMENT = env_str("CHECK_INSTRUMENT", "alliance_check")
+# How long a client's one-time link stays usable.
+CLIENT_CHECK_HOURS = env_int("CLIENT_CHECK_HOURS", 72, minimum=1)
+# Requests to /c/<token> one address may make in ten minutes: guessing a 128-bit token
+# is hopeless anyway, but a flood of tries should not reach the database.
+CLIENT_CHECK_RATE_LIMIT = env_int("CLIENT_CHECK_RATE_LIMIT", 30, minimum=1)
+# The only name the client's page shows: the clinic's, never the therapist's or the client's.
+CLINIC_NAME = env_str("CLINIC_NAME", "Your clinic")
 
 # --- Redis and Celery ----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

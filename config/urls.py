@@ -14,4 +14,6 @@ urlpatterns = [
     path("exchange/", include("exchange.urls")),
     path("supervision/", include("supervision.urls")),
     path("deletions/", include("audit.urls")),
+    # The client's one-time alliance check link: short, since it is typed or scanned.
+    path("c/", include("checks.urls")),
 ]

@@ -7,20 +7,23 @@ collation, so two databases with different locales still agree. Timestamps are
 written in UTC. One record per line keeps a diff of two exports readable.
 
 A de-identified export (`deidentify=True`) leaves out names, e-mails and every free-text
-field, and replaces usernames, client codes and session and rupture ids with
-pseudonyms: an HMAC of the key under the site's secret, so the same record gets the
-same pseudonym in every export, and the pseudonym cannot be turned back into the key.
+field (a client's free-text answers to an alliance check included), and replaces
+usernames, client codes and session, rupture and check ids with pseudonyms: an HMAC of
+the key under the site's secret, so the same record gets the same pseudonym in every
+export, and the pseudonym cannot be turned back into the key.
 It says so at the top of the file (`"pseudonymised": true`), and the importer refuses it.
 
 Deleted records: a full export is a backup, so it carries them, each with `"deleted"`
-naming its deletion in the `deletions` section, and an import keeps them hidden. A
-de-identified export leaves them out, with everything deleted along with them.
+naming its deletion in the `deletions` section, and an import keeps them hidden
+(alliance checks aside: a deleted check is left out). A de-identified export leaves them
+out, with everything deleted along with them.
 
 An export without free text (`free_text=False`, the clinic admin's web export) keeps
 names of people and every code, but leaves out client names and everything written in
-words about a client (FREE_TEXT), and says so in a top-level `"free_text": "omitted"`.
-Importing it changes no note: a field a file leaves out is left as it is. The full
-backup, clinical text included, is the operator's `manage.py export_caseload`.
+words about a client (FREE_TEXT, and a check's free-text answers), and says so in a
+top-level `"free_text": "omitted"`. Importing it changes no note: a field a file leaves
+out is left as it is. The full backup, clinical text included, is the operator's
+`manage.py export_caseload`.
 """
 
 import json
@@ -33,6 +36,7 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import SupervisionLink, User
 from audit.models import Deletion
+from checks.models import AllianceCheck, Instrument
 from exchange.validation import FORMAT, PSEUDONYMISED, VERSION
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
@@ -46,13 +50,14 @@ DELETED_RECORD_TYPES = {
     RepairAttempt._meta.label_lower: "attempt",
 }
 # What an export without free text leaves out, per section ("attempts": inside ruptures).
+# A check's free-text answers go too: the items of type "text" of its instrument.
 FREE_TEXT = {
     "clients": ("name",),
     "ruptures": ("note", "plan", "hypothesis", "internal_signals_other"),
     "attempts": ("note",),
     "deletions": ("reason",),
 }
-PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-"}
+PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-", "check": "K-"}
 
 
 @contextmanager
@@ -113,6 +118,7 @@ def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
         sessions, session_order = _sessions(keys, rows)
         ruptures, attempt_count = _ruptures(keys, deidentify, session_order, rows)
         deletions = _deletions(rows) if rows.deleted else []
+        checks = _checks(keys, deidentify or not free_text, session_order)
     keys.check_unique()
     write(f'{{\n  "format": "{FORMAT}",\n  "version": {VERSION},\n')
     if deidentify:
@@ -125,6 +131,7 @@ def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
         ("clients", clients),
         ("sessions", sessions),
         ("ruptures", ruptures),
+        ("checks", checks),
     ]
     if deletions:
         sections.append(("deletions", deletions))
@@ -137,6 +144,7 @@ def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
         "sessions": len(sessions),
         "ruptures": len(ruptures),
         "attempts": attempt_count,
+        "checks": len(checks),
     }
 
 
@@ -339,3 +347,34 @@ def _deletions(rows):
             "record": {"type": DELETED_RECORD_TYPES[record_type], "id": record_key},
         })
     return _sort(records, lambda r: r["id"])
+
+
+def _checks(keys, without_text, session_order):
+    """The alliance checks in their sessions' order, therapist before client; answers by item slug."""
+    free_text = {
+        pk: {item["slug"] for item in items if item["type"] == "text"}
+        for pk, items in Instrument.objects.values_list("pk", "items")
+    }
+    records = []
+    for key, session, respondent, instrument_id, slug, version, answers, submitted_at, declined in (
+        AllianceCheck.objects.filter(session__in=TherapySession.objects.all())
+        .values_list("key", "session__key", "respondent", "instrument_id", "instrument__slug",
+                     "instrument__version", "answers", "submitted_at", "declined")
+    ):
+        if session not in session_order:
+            continue  # a session of a deleted client: not in the export, nor its checks
+        if without_text:
+            answers = {k: v for k, v in answers.items() if k not in free_text[instrument_id]}
+        record = {
+            "id": keys("check", key),
+            "session": keys("session", session),
+            "respondent": respondent,
+            "instrument": slug,
+            "version": version,
+            "answers": dict(sorted(answers.items())),
+            "submitted_at": _timestamp(submitted_at),
+            "declined": declined,
+        }
+        records.append((session_order[session], respondent != "therapist", record))
+    records.sort(key=lambda r: (r[0], r[1], r[2]["id"]))
+    return [record for *_, record in records]

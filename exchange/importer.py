@@ -18,6 +18,7 @@ from accounts.models import Role, SupervisionLink, User
 from accounts.services import set_role
 from audit.log import record
 from audit.models import Action, Deletion
+from checks.models import AllianceCheck, Instrument
 from exchange.bulk import BATCH, batched, copy_rows, ids_by_key, rows_by_key, update_rows
 from exchange.validation import (
     MISSING,
@@ -37,7 +38,7 @@ from exchange.validation import (
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
 
-SECTIONS = ("users", "supervision", "clients", "sessions", "ruptures", "attempts", "deletions")
+SECTIONS = ("users", "supervision", "clients", "sessions", "ruptures", "attempts", "checks", "deletions")
 
 
 @dataclass
@@ -144,6 +145,8 @@ class _Database:
         self.ruptures = {}  # key -> (session key, client code, deletion key)
         self.deletions = {}  # key -> (id, at, by id, reason)
         self.skeletons = {}  # every username's look-alike skeleton -> username
+        self.instruments = {}  # (slug, version, respondent) -> Instrument
+        self.check_slots = {}  # (session key, respondent) -> live check key
 
     @classmethod
     def load(cls, keys):
@@ -188,6 +191,12 @@ class _Database:
         db.deletions = rows_by_key(
             Deletion.objects.all(), "key", keys["deletion_keys"], "id", "at", "by_id", "reason"
         )
+        # A handful of rows in any clinic: read whole.
+        db.instruments = {(i.slug, i.version, i.respondent): i for i in Instrument.objects.all()}
+        for session_key, respondent, key in _in_chunks(
+            AllianceCheck.objects.all(), "session__key", db.sessions, "respondent", "key"
+        ):
+            db.check_slots[(session_key, respondent)] = key
         return db
 
     def existing(self):
@@ -200,7 +209,14 @@ class _Database:
             ruptures={key: RuptureFacts(*row) for key, row in self.ruptures.items()},
             deletions=set(self.deletions),
             skeletons=self.skeletons,
+            instruments={ident: i.items for ident, i in self.instruments.items()},
+            check_slots=self.check_slots,
         )
+
+
+def _in_chunks(queryset, field, keys, *columns):
+    for chunk in batched(sorted(keys)):
+        yield from queryset.filter(**{f"{field}__in": chunk}).values_list(field, *columns)
 
 
 class _Apply:
@@ -230,6 +246,7 @@ class _Apply:
         self.sessions()
         ruptures = self.ruptures()
         self.attempts(ruptures)
+        self.checks()
         self.deletions(ruptures)
         if self.write:
             self.check_attempt_sessions()
@@ -646,6 +663,43 @@ class _Apply:
                 places[rupture_id] = position + 1
                 ids[(by_id[rupture_id], position)] = attempt_id
         return ids
+
+    # --- Alliance checks (format version 2) -------------------------------------------------
+
+    def checks(self):
+        """Create and update the file's checks, matched on their keys; meanings filled as the app fills them."""
+        tally, creates, updates = self.counts["checks"], [], []
+        checks = AllianceCheck.all_objects.select_for_update() if self.write else AllianceCheck.all_objects.all()
+        before = {
+            c.key: c for chunk in batched(sorted(r.key for r in self.caseload.checks))
+            for c in checks.filter(key__in=chunk).select_related("instrument")
+        }
+        for row in self.caseload.checks:
+            instrument = self.db.instruments[(row.instrument, row.version, row.respondent)]
+            old = before.get(row.key)
+            check = old or AllianceCheck(key=row.key, respondent=row.respondent)
+            if self.caseload.free_text_omitted and old is not None and old.instrument_id == instrument.pk:
+                # Left out of the file, not cleared: the client's words stay as they are.
+                kept = {k: v for k, v in old.answers.items() if k in instrument.free_text_items()}
+                row.answers = {**kept, **row.answers}
+            values = (self.session_ids.get(row.session), row.respondent, instrument.pk, row.answers,
+                      row.submitted_at, row.declined)
+            if old is not None and values == (old.session_id, old.respondent, old.instrument_id, old.answers,
+                                              old.submitted_at, old.declined):
+                tally.unchanged += 1
+                continue
+            check.respondent, check.instrument = row.respondent, instrument
+            check.submitted_at, check.declined = row.submitted_at, row.declined
+            check.set_answers(row.answers)
+            (updates if old else creates).append((row.session, check))
+        tally.created, tally.updated = len(creates), len(updates)
+        if not self.write:
+            return
+        for session_key, check in creates + updates:
+            check.session_id = self.session_ids[session_key]
+        AllianceCheck.objects.bulk_create([c for _, c in creates], batch_size=BATCH)
+        for _, check in updates:
+            check.save()
 
     def check_attempt_sessions(self):
         """Refuse the import if it moved a session or rupture away from one of its repair attempts.

@@ -67,6 +67,12 @@ OUTCOMES = tuple(s for s in REPAIR_STATUSES if s != "unaddressed")
 SECTIONS = ("users", "clients", "sessions", "ruptures", "deletions")
 # "free_text": "omitted" marks an export without free text (exchange/exporter.py).
 TOP_FIELDS = frozenset({"format", "version", PSEUDONYMISED, "free_text", *SECTIONS})
+# Version 2's additions: the post-session alliance checks (checks app).
+SECTIONS_V2 = (*SECTIONS, "checks")
+TOP_FIELDS_V2 = frozenset({*TOP_FIELDS, "checks"})
+CHECK_FIELDS = frozenset({"id", "session", "respondent", "instrument", "version", "answers", "submitted_at",
+                          "declined"})
+RESPONDENTS = ("therapist", "client")
 USER_REQUIRED, USER_FIELDS = (
     ("username", "role"),
     frozenset({"username", "name", "email", "role", "supervisor"}),
@@ -158,6 +164,9 @@ class Existing:
     def __post_init__(self):
         self.usernames |= set(self.roles)
         self.client_codes |= set(self.clients)
+    instruments: dict = field(default_factory=dict)  # (slug, version, respondent) -> items
+    # Live checks of the file's sessions: (session key, respondent) -> check key.
+    check_slots: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -226,6 +235,18 @@ class DeletionRow:
     record_key: str
 
 
+@dataclass(slots=True)
+class CheckRow:
+    key: str
+    session: str
+    respondent: str
+    instrument: str
+    version: int
+    answers: dict
+    submitted_at: datetime
+    declined: bool
+
+
 @dataclass
 class Caseload:
     """A checked file, records in file order."""
@@ -236,6 +257,9 @@ class Caseload:
     ruptures: list
     deletions: list = field(default_factory=list)
     role_changes: list = field(default_factory=list)  # (username, role before, role after)
+    checks: list = field(default_factory=list)
+    # An export without free text: its checks' free-text answers were left out, not cleared.
+    free_text_omitted: bool = False
 
     def counts(self):
         return {
@@ -244,6 +268,7 @@ class Caseload:
             "sessions": len(self.sessions),
             "ruptures": len(self.ruptures),
             "attempts": sum(len(r.attempts) for r in self.ruptures if r.attempts is not MISSING),
+            "checks": len(self.checks),
         }
 
 
@@ -372,6 +397,8 @@ def wanted_keys(doc) -> dict[str, set]:
                 if type(attempt) is dict:
                     add(sessions, attempt.get("session"))
                     add(deletions, attempt.get("deleted"))
+    for check in _records(doc, "checks"):
+        add(sessions, check.get("session"))
     for section in ("clients", "sessions", "ruptures"):
         for record in _records(doc, section):
             add(deletions, record.get("deleted"))
@@ -395,12 +422,13 @@ def check(doc, existing: Existing, *, allow_role_changes=False) -> tuple[list[Pr
     if problems:
         return problems, None
     c = _Checker(existing, allow_role_changes=allow_role_changes)
-    for name in sorted(doc.keys() - TOP_FIELDS):
+    names = SECTIONS_V2 if doc["version"] >= 2 else SECTIONS
+    for name in sorted(doc.keys() - (TOP_FIELDS_V2 if doc["version"] >= 2 else TOP_FIELDS)):
         c.problem(_member("", name), "unknown field")
     if doc.get("free_text", "omitted") != "omitted":
         c.problem("free_text", f'expected "omitted", got {_show(doc["free_text"])}')
     sections = {}
-    for name in SECTIONS:
+    for name in names:
         records = doc.get(name, [])
         if type(records) is not list:
             c.problem(name, f"expected a list, got {_type(records)}")
@@ -415,6 +443,8 @@ def check(doc, existing: Existing, *, allow_role_changes=False) -> tuple[list[Pr
         ruptures=c.rows(sections["ruptures"], "ruptures", c.rupture),
         deletions=c.rows(sections["deletions"], "deletions", c.deletion),
         role_changes=c.role_changes,
+        checks=c.rows(sections.get("checks", []), "checks", c.alliance_check),
+        free_text_omitted=doc.get("free_text") == "omitted",
     )
     problems = capped(c.problems, c.more)
     return problems, (None if problems else caseload)
@@ -438,6 +468,8 @@ class _Checker:
         self.clients: dict = {}  # code -> ClientFacts
         self.role_changes: list = []
         self.new_skeletons: dict = {}
+        # (session key, respondent) -> the path of the file's check for it.
+        self.check_slots: dict = {}
 
     def problem(self, path, message):
         if len(self.problems) < MAX_PROBLEMS:
@@ -463,6 +495,7 @@ class _Checker:
         for record in sections["clients"]:
             if type(record) is dict and type(record.get("code")) is str:
                 self.clients.setdefault(record["code"], ClientFacts(record.get("therapist"), record.get("deleted")))
+        self._keys(sections.get("checks", []), "checks", "id", "check id", set())
 
     def _keys(self, records, section, name, what, keys):
         first_at = {}
@@ -816,6 +849,68 @@ class _Checker:
             self.problem(path, f"expected a client code, got {_show(value)}")
         elif value not in self.codes and value not in self.existing.client_codes:
             self.problem(path, f"no client {_show(value)} in the file or the database")
+
+    def alliance_check(self, record, path):
+        if not self.fields(record, path, tuple(sorted(CHECK_FIELDS)), CHECK_FIELDS):
+            return None
+        n = self.count
+        key = self.key(record["id"], f"{path}.id")
+        session = record["session"]
+        self.session_ref(session, f"{path}.session")
+        respondent = self.slug(record["respondent"], f"{path}.respondent", RESPONDENTS, "respondent")
+        slug, version = record["instrument"], record["version"]
+        items = None
+        if type(slug) is not str or type(version) is not int:
+            self.problem(f"{path}.instrument", f"expected an instrument slug and a whole-number version, got "
+                         f"{_show(slug)} and {_show(version)}")
+        elif respondent in RESPONDENTS:
+            items = self.existing.instruments.get((slug, version, respondent))
+            if items is None:
+                self.problem(f"{path}.instrument", f"no instrument {_show(slug)} version {version} for the "
+                             f"{respondent} is loaded (see load_instrument)")
+        declined = record["declined"]
+        if type(declined) is not bool:
+            self.problem(f"{path}.declined", f"expected true or false, got {_show(declined)}")
+        answers = record["answers"]
+        if type(answers) is not dict:
+            self.problem(f"{path}.answers", f"expected an object of answers, got {_type(answers)}")
+        elif declined is True and answers:
+            self.problem(f"{path}.answers", "a declined check has no answers")
+        elif items is not None:
+            self._answers(answers, items, f"{path}.answers")
+        submitted_at = self.timestamp(record["submitted_at"], f"{path}.submitted_at")
+        if self.count != n:
+            return None
+        slot = (session, respondent)
+        if slot in self.check_slots:
+            self.problem(f"{path}.session", f"a second {respondent} check of session {_show(session)} "
+                         f"(first at {self.check_slots[slot]})")
+            return None
+        self.check_slots[slot] = path
+        holder = self.existing.check_slots.get(slot)
+        if holder is not None and holder != key:
+            self.problem(f"{path}.session", f"session {_show(session)} already has a {respondent} check, "
+                         f"{_show(holder)}, in the database")
+            return None
+        return CheckRow(key=key, session=session, respondent=respondent, instrument=slug, version=version,
+                        answers=answers, submitted_at=submitted_at, declined=declined)
+
+    def _answers(self, answers, items, path):
+        by_slug = {item["slug"]: item for item in items}
+        for slug, value in answers.items():
+            where = _member(path, slug)
+            item = by_slug.get(slug)
+            if item is None:
+                self.problem(where, "no such item in this instrument")
+            elif item["type"] == "choice":
+                allowed = [c["slug"] for c in item["choices"]]
+                if value not in allowed:
+                    self.problem(where, f"expected {_either([json.dumps(a) for a in allowed])}, got {_show(value)}")
+            elif item["type"] == "scale":
+                if type(value) is not int or not 1 <= value <= 5:
+                    self.problem(where, f"expected a whole number from 1 to 5, got {_show(value)}")
+            elif type(value) is not str or len(value) > item["max_length"] or "\x00" in value:
+                self.problem(where, f"expected text of at most {item['max_length']} characters, got {_show(value)}")
 
     def session_ref(self, value, path) -> SessionFacts | None:
         """The session's client and time, as the file (else the database) has them."""

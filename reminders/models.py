@@ -3,6 +3,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
+from checks.models import AllianceCheck
 from ruptures.models import RuptureEvent
 from ruptures.vocabulary import OPEN_STATUSES
 from sessions.models import Client, SessionStatus, TherapySession
@@ -23,36 +24,71 @@ class FlagQuerySet(models.QuerySet):
         )
 
     def open(self, now=None):
-        """Upcoming flags whose rupture is still open: what still needs doing."""
-        return self.upcoming(now).filter(rupture__repair_status__in=sorted(OPEN_STATUSES))
+        """Upcoming flags still needing something: an open rupture, or a client's check."""
+        return self.upcoming(now).filter(
+            Q(reason=FlagReason.RUPTURE, rupture__repair_status__in=sorted(OPEN_STATUSES))
+            | Q(reason__in=CHECK_REASONS)
+        )
+
+    def from_checks(self):
+        return self.filter(reason__in=CHECK_REASONS)
 
     def escalated(self):
         return self.filter(escalated=True)
 
     def for_listing(self):
         """What a list of flags shows, in one query: session, client, rupture, therapist."""
-        return self.select_related("session__client__therapist", "rupture__session").order_by(
-            "session__starts_at", "session", "rupture__session__starts_at", "pk"
+        return self.select_related(
+            "session__client__therapist", "rupture__session", "alliance_check__session"
+        ).order_by(
+            "session__starts_at", "session", "rupture__session__starts_at", "alliance_check__session__starts_at", "pk"
         )
 
     def by_supervisee(self):
         return self.for_listing().order_by(
             "session__client__therapist__last_name", "session__client__therapist__username",
-            "session__starts_at", "session", "rupture__session__starts_at", "pk",
+            "session__starts_at", "session", "rupture__session__starts_at", "alliance_check__session__starts_at", "pk",
         )
 
 
+class FlagReason(models.TextChoices):
+    RUPTURE = "rupture", "Open rupture"
+    UNLOGGED = "unlogged", "Client-reported rupture, not logged"
+    DROP = "drop", "Drop in the client's rating"
+    STALLED = "stalled", "Stalled repair"
+
+
+# Flags raised from a client's alliance check (checks.meaning, §8a).
+CHECK_REASONS = (FlagReason.UNLOGGED, FlagReason.DROP)
+
+
 class Flag(ClinicalRecord):
-    """An open rupture R seen before the client's upcoming session U (see reminders.sweep).
+    """Something to see before the client's upcoming session U (see reminders.sweep).
+
+    `rupture`: an open rupture R. `unlogged`/`drop`: a client's check C that reported a
+    rupture the therapist did not log, or a drop in the client's `together`. `stalled`
+    (no session): a rupture whose repair has stalled.
 
     Never updated except for the notification bookkeeping: a flag whose rupture was
     repaired since is shown as such, from the rupture's own status. Hidden with its
-    rupture or its session (the deletion cascade), never on its own.
+    rupture, its session or its check (the deletion cascade), never on its own.
     """
 
+    reason = models.CharField(max_length=16, choices=FlagReason.choices, default=FlagReason.RUPTURE)
     # db_index off: the unique (rupture, session) constraint's index starts with it.
-    rupture = models.ForeignKey(RuptureEvent, on_delete=models.PROTECT, related_name="flags", db_index=False)
-    session = models.ForeignKey(TherapySession, on_delete=models.PROTECT, related_name="flags")
+    rupture = models.ForeignKey(
+        RuptureEvent, on_delete=models.PROTECT, related_name="flags", db_index=False, null=True, blank=True
+    )
+    session = models.ForeignKey(
+        TherapySession, on_delete=models.PROTECT, related_name="flags", null=True, blank=True
+    )
+    # The contract's `check` (column check_id): Django reserves `Model.check` for its
+    # system checks, so the field is named in full. db_index off: the unique
+    # (check, session) constraint's index starts with it.
+    alliance_check = models.ForeignKey(
+        AllianceCheck, on_delete=models.PROTECT, related_name="flags", db_index=False, null=True, blank=True,
+        db_column="check_id",
+    )
     raised_at = models.DateTimeField(default=timezone.now)
     # Frozen when raised: the rupture had intensity 4-5, or was carried over (a held
     # session of the client lies between the rupture's session and this one).
@@ -68,8 +104,10 @@ class Flag(ClinicalRecord):
     objects = AliveManager.from_queryset(FlagQuerySet)()
     all_objects = FlagQuerySet.as_manager()
 
-    hidden_with = ("rupture", "session")
+    hidden_with = ("rupture", "session", "alliance_check")
     client_path = "session__client"
+    # The sweep inserts flags in raw SQL: the column gets its empty value from the database.
+    deletion_reason = models.CharField(max_length=500, blank=True, editable=False, db_default="")
     key_field = "pk"
     record_name = "flag"
 
@@ -79,7 +117,33 @@ class Flag(ClinicalRecord):
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="flag_deletion_has_reason"),
             models.CheckConstraint(condition=deletion_recorded(), name="flag_deletion_recorded"),
-            models.UniqueConstraint(fields=["rupture", "session"], name="flag_once_per_rupture_and_session"),
+            models.UniqueConstraint(
+                fields=["rupture", "session"], condition=Q(reason="rupture"),
+                name="flag_once_per_rupture_and_session",
+            ),
+            models.UniqueConstraint(
+                fields=["alliance_check", "session"], condition=Q(reason__in=["unlogged", "drop"]),
+                name="flag_once_per_check_and_session",
+            ),
+            models.UniqueConstraint(
+                fields=["rupture", "reason"], condition=Q(reason="stalled"), name="flag_once_per_stalled_rupture",
+            ),
+            models.CheckConstraint(condition=Q(reason__in=FlagReason.values), name="flag_reason_valid"),
+            # Each kind of flag points at what raised it, and only at that.
+            models.CheckConstraint(
+                condition=~Q(reason="rupture")
+                | Q(rupture__isnull=False, session__isnull=False, alliance_check__isnull=True),
+                name="flag_rupture_has_rupture_and_session",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason__in=["unlogged", "drop"])
+                | Q(alliance_check__isnull=False, session__isnull=False, rupture__isnull=True),
+                name="flag_check_has_check_and_session",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason="stalled") | Q(rupture__isnull=False, alliance_check__isnull=True),
+                name="flag_stalled_has_rupture",
+            ),
             models.CheckConstraint(
                 condition=Q(escalated=True) | Q(carried_over=False), name="flag_carried_over_escalates"
             ),
@@ -106,10 +170,13 @@ class Flag(ClinicalRecord):
         ]
 
     def __str__(self):
-        return f"flag {self.rupture_id} before session {self.session_id}"
+        what = f"check {self.alliance_check_id}" if self.alliance_check_id else f"rupture {self.rupture_id}"
+        return f"{self.reason} flag: {what} before session {self.session_id}"
 
     @property
-    def reason(self):
+    def escalation_reason(self):
+        if self.reason in CHECK_REASONS:
+            return "carried over" if self.carried_over else "client's intensity 4-5"
         if self.carried_over:
             return "carried over"
         return "high intensity" if self.escalated else ""

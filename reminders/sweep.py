@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SupervisionLink, User
+from checks import meaning
 from ruptures import vocabulary as v
 from sessions.models import SessionStatus
 
@@ -43,11 +44,23 @@ _HELD = f"'{SessionStatus.HELD}'"
 
 @dataclass(frozen=True)
 class RaisedFlag:
-    rupture: str  # RuptureEvent.key, as in caseload files
+    rupture: str | None  # RuptureEvent.key, as in caseload files (reason "rupture")
     session: str  # TherapySession.key
     client: str  # case code
     therapist: str  # username
     escalated: bool
+    reason: str = "rupture"  # rupture | unlogged | drop
+    check: str | None = None  # AllianceCheck.key (reasons "unlogged" and "drop")
+
+    def as_json(self) -> dict:
+        """What `flag_open_ruptures --json` prints: a check's flag names the check, not a rupture."""
+        what = {"rupture": self.rupture} if self.reason == "rupture" else {"check": self.check}
+        return {"reason": self.reason, **what, "session": self.session, "client": self.client,
+                "therapist": self.therapist, "escalated": self.escalated}
+
+    @property
+    def source(self) -> str:
+        return self.rupture if self.reason == "rupture" else self.check
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ def sweep(*, now: datetime | None = None, window: timedelta | None = None,
     now = now or clock
     window = window if window is not None else timedelta(hours=settings.REMINDER_WINDOW_HOURS)
     raised = raise_flags(now=now, window=window, client_id=client_id, clock=clock)
+    raised += raise_check_flags(now=now, window=window, client_id=client_id, clock=clock)
     notified = notify_pending(now=now, client_id=client_id, clock=clock)
     if client_id is None:
         # Only a full sweep proves that beat and a worker are alive; the on-commit
@@ -101,9 +115,9 @@ def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag,
     # order, so one waits for the other instead of deadlocking.
     sql = f"""
         WITH raised AS (
-            INSERT INTO reminders_flag (rupture_id, session_id, raised_at, escalated, carried_over, deletion_reason)
-            SELECT pair.rupture_id, pair.session_id, %(clock)s,
-                   pair.intensity >= 4 OR pair.carried_over, pair.carried_over, ''
+            INSERT INTO reminders_flag (reason, rupture_id, session_id, raised_at, escalated, carried_over)
+            SELECT 'rupture', pair.rupture_id, pair.session_id, %(clock)s,
+                   pair.intensity >= 4 OR pair.carried_over, pair.carried_over
             FROM (
                 SELECT r.id AS rupture_id, u.id AS session_id, r.intensity,
                        EXISTS (
@@ -127,11 +141,12 @@ def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag,
                   -- Most pairs were flagged by an earlier sweep: skip them before
                   -- working out the escalation. ON CONFLICT still settles a race.
                   AND NOT EXISTS (
-                      SELECT 1 FROM reminders_flag done WHERE done.rupture_id = r.id AND done.session_id = u.id
+                      SELECT 1 FROM reminders_flag done
+                      WHERE done.rupture_id = r.id AND done.session_id = u.id AND done.reason = 'rupture'
                   )
             ) AS pair
             ORDER BY pair.rupture_id, pair.session_id
-            ON CONFLICT (rupture_id, session_id) DO NOTHING
+            ON CONFLICT (rupture_id, session_id) WHERE reason = 'rupture' DO NOTHING
             RETURNING rupture_id, session_id, escalated
         )
         SELECT r.key, u.key, c.code, t.username, raised.escalated
@@ -145,6 +160,120 @@ def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag,
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return tuple(RaisedFlag(*row) for row in cursor.fetchall())
+
+
+def raise_check_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag, ...]:
+    """Flags from the clients' checks (§8a), before the client's upcoming session U.
+
+    *unlogged*: a client-reported rupture in session S where the therapist logged no
+    rupture and did not answer `tension` = `yes`; raised for every upcoming session while
+    it stays so, carried over (and escalated) past a held session, like a rupture.
+    *drop*: the client's `together` DROP_POINTS below their previous check; raised only
+    from the client's latest check before U, with no session held since. One flag per
+    (check, session): unlogged comes first.
+    Escalated when the client's intensity is 4-5.
+    """
+    params = {
+        "start": now, "end": now + window, "clock": clock or timezone.now(), "client": client_id,
+        "drop": meaning.DROP_POINTS, "escalating": meaning.ESCALATING_INTENSITY,
+    }
+    only_client = "AND u.client_id = %(client)s" if client_id is not None else ""
+    alive_check = "c.respondent = 'client' AND NOT c.declined AND c.deleted_at IS NULL"
+    # Two kinds of candidates, each found from the upcoming sessions in the window:
+    # unlogged reports through the partial index `check_reported_by_session`,
+    # and for a drop only the client's latest check before U.
+    sql = f"""
+        WITH upcoming AS (
+            SELECT u.id, u.client_id, u.starts_at
+            FROM therapy_sessions_therapysession u
+            JOIN therapy_sessions_client cl ON cl.id = u.client_id
+            WHERE u.status = {_SCHEDULED}
+              AND u.starts_at >= %(start)s AND u.starts_at <= %(end)s
+              AND u.deleted_at IS NULL AND cl.deleted_at IS NULL
+              {only_client}
+        ),
+        candidates AS (
+            SELECT c.id AS check_id, u.id AS session_id, c.intensity, 'unlogged' AS reason, 1 AS rank,
+                   EXISTS (
+                       SELECT 1 FROM therapy_sessions_therapysession h
+                       WHERE h.client_id = u.client_id AND h.status = {_HELD}
+                         AND h.starts_at > cs.starts_at AND h.starts_at < u.starts_at
+                         AND h.deleted_at IS NULL
+                   ) AS carried_over
+            FROM upcoming u
+            JOIN therapy_sessions_therapysession cs
+              ON cs.client_id = u.client_id AND cs.starts_at < u.starts_at AND cs.deleted_at IS NULL
+            JOIN checks_alliancecheck c ON c.session_id = cs.id
+            WHERE c.client_reported_rupture AND {alive_check}
+              AND NOT EXISTS (
+                  SELECT 1 FROM ruptures_ruptureevent r WHERE r.session_id = cs.id AND r.deleted_at IS NULL
+              )
+              AND NOT EXISTS (
+                  SELECT 1 FROM checks_alliancecheck t
+                  WHERE t.session_id = cs.id AND t.respondent = 'therapist' AND t.tension = 'yes'
+                    AND t.deleted_at IS NULL
+              )
+            UNION ALL
+            SELECT last.check_id, u.id, last.intensity, 'drop', 2, false
+            FROM upcoming u
+            CROSS JOIN LATERAL (
+                SELECT c.id AS check_id, c.intensity, c.together, cs.starts_at
+                FROM therapy_sessions_therapysession cs
+                JOIN checks_alliancecheck c ON c.session_id = cs.id
+                WHERE cs.client_id = u.client_id AND cs.starts_at < u.starts_at AND cs.deleted_at IS NULL
+                  AND {alive_check}
+                ORDER BY cs.starts_at DESC
+                LIMIT 1
+            ) AS last
+            CROSS JOIN LATERAL (
+                SELECT c.together FROM therapy_sessions_therapysession cs
+                JOIN checks_alliancecheck c ON c.session_id = cs.id
+                WHERE cs.client_id = u.client_id AND cs.starts_at < last.starts_at AND cs.deleted_at IS NULL
+                  AND {alive_check} AND c.together IS NOT NULL
+                ORDER BY cs.starts_at DESC
+                LIMIT 1
+            ) AS previous
+            -- The drop is about the client's last session: none held since.
+            WHERE previous.together - last.together >= %(drop)s
+              AND NOT EXISTS (
+                  SELECT 1 FROM therapy_sessions_therapysession h
+                  WHERE h.client_id = u.client_id AND h.status = {_HELD}
+                    AND h.starts_at > last.starts_at AND h.starts_at < u.starts_at AND h.deleted_at IS NULL
+              )
+        ),
+        raised AS (
+            INSERT INTO reminders_flag (reason, check_id, session_id, raised_at, escalated, carried_over)
+            SELECT pair.reason, pair.check_id, pair.session_id, %(clock)s,
+                   COALESCE(pair.intensity >= %(escalating)s, false) OR pair.carried_over, pair.carried_over
+            FROM (
+                -- One flag per (check, session): unlogged before drop.
+                SELECT DISTINCT ON (check_id, session_id) * FROM candidates
+                ORDER BY check_id, session_id, rank
+            ) AS pair
+            WHERE NOT EXISTS (
+                SELECT 1 FROM reminders_flag done
+                WHERE done.check_id = pair.check_id AND done.session_id = pair.session_id
+                  AND done.reason IN ('unlogged', 'drop')
+            )
+            ORDER BY pair.check_id, pair.session_id
+            ON CONFLICT (check_id, session_id) WHERE reason IN ('unlogged', 'drop') DO NOTHING
+            RETURNING check_id, session_id, escalated, reason
+        )
+        SELECT c.key, u.key, cl.code, t.username, raised.escalated, raised.reason
+        FROM raised
+        JOIN checks_alliancecheck c ON c.id = raised.check_id
+        JOIN therapy_sessions_therapysession u ON u.id = raised.session_id
+        JOIN therapy_sessions_client cl ON cl.id = u.client_id
+        JOIN accounts_user t ON t.id = cl.therapist_id
+        ORDER BY u.starts_at, cl.code, c.key
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return tuple(
+            RaisedFlag(rupture=None, session=session, client=code, therapist=username, escalated=escalated,
+                       reason=reason, check=key)
+            for key, session, code, username, escalated, reason in cursor.fetchall()
+        )
 
 
 def notify_pending(*, now, client_id=None, clock=None) -> Notified:
@@ -162,11 +291,20 @@ def notify_pending(*, now, client_id=None, clock=None) -> Notified:
 
 
 def _still_due(client_id):
+    """A flag still worth an e-mail: its rupture open, or its client's check still on record."""
     only_client = "AND u.client_id = %(client)s" if client_id is not None else ""
     return f"""
-        r.id = f.rupture_id AND u.id = f.session_id AND c.id = u.client_id
-        AND r.repair_status IN ({_OPEN})
-        AND r.deleted_at IS NULL AND u.deleted_at IS NULL AND c.deleted_at IS NULL AND f.deleted_at IS NULL
+        u.id = f.session_id AND c.id = u.client_id
+        AND (
+            (f.reason = 'rupture' AND EXISTS (
+                SELECT 1 FROM ruptures_ruptureevent r
+                WHERE r.id = f.rupture_id AND r.repair_status IN ({_OPEN}) AND r.deleted_at IS NULL
+            ))
+            OR (f.reason IN ('unlogged', 'drop') AND EXISTS (
+                SELECT 1 FROM checks_alliancecheck k WHERE k.id = f.check_id AND k.deleted_at IS NULL
+            ))
+        )
+        AND u.deleted_at IS NULL AND c.deleted_at IS NULL AND f.deleted_at IS NULL
         AND u.status = {_SCHEDULED} AND u.starts_at >= %(now)s
         {only_client}
     """
@@ -180,8 +318,7 @@ def claim_for_therapists(*, now, clock, client_id=None) -> list[tuple[int, int, 
     """
     sql = f"""
         UPDATE reminders_flag AS f SET claimed_at = %(clock)s
-        FROM ruptures_ruptureevent r, therapy_sessions_therapysession u,
-             therapy_sessions_client c, accounts_user t
+        FROM therapy_sessions_therapysession u, therapy_sessions_client c, accounts_user t
         WHERE {_still_due(client_id)}
           AND t.id = c.therapist_id AND t.is_active AND t.email <> ''
           AND f.notified_at IS NULL
@@ -198,7 +335,7 @@ def claim_for_supervisors(*, now, clock, client_id=None) -> list[tuple[int, int]
     """Claim the escalated flags to e-mail to supervisors: [(flag id, therapist id)]."""
     sql = f"""
         UPDATE reminders_flag AS f SET escalation_claimed_at = %(clock)s
-        FROM ruptures_ruptureevent r, therapy_sessions_therapysession u, therapy_sessions_client c
+        FROM therapy_sessions_therapysession u, therapy_sessions_client c
         WHERE {_still_due(client_id)}
           AND f.escalated
           AND f.escalation_notified_at IS NULL

@@ -14,7 +14,7 @@ def session_brief(request, pk):
     session = get_session_for(request.user, pk)
     client = session.client
     record(request, Action.VIEW, "brief", key=session.key, client=client)
-    flags = {f.rupture_id: f for f in session.flags.select_related("rupture__session")}
+    flags = {f.rupture_id: f for f in session.flags.filter(reason="rupture").select_related("rupture__session")}
     open_ruptures = list(
         RuptureEvent.objects.open()
         .filter(session__client=client, session__starts_at__lt=session.starts_at)
@@ -40,5 +40,9 @@ def session_brief(request, pk):
         ),
         "can_edit": client.is_editable_by(request.user),
         "client_code": client.code,
+        # The client's voice: checks that reported a rupture nobody logged, or a drop.
+        "check_flags": session.flags.from_checks().filter(alliance_check__deleted_at__isnull=True)
+        .select_related("alliance_check__session", "alliance_check__instrument")
+        .order_by("alliance_check__session__starts_at", "pk"),
     }
     return render(request, "reminders/session_brief.html", context)

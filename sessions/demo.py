@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Role, SupervisionLink, User
+from checks.demo import demo_checks
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
@@ -80,9 +81,10 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
     sessions = _sessions(scale, clients, rng, now)
     ruptures = _ruptures(sessions, rng, now)
     attempts = _attempts(ruptures, sessions, rng)
+    checks = demo_checks(sessions, ruptures, rng, now)
     return {
         "users": len(supervisors) + len(therapists) + 1, "clients": len(clients),
-        "sessions": len(sessions), "ruptures": len(ruptures), "attempts": attempts,
+        "sessions": len(sessions), "ruptures": len(ruptures), "attempts": attempts, "checks": checks,
     }
 
 

@@ -10,6 +10,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.log import record
 from audit.models import Action
 from audit.views import confirm_soft_delete
+from checks.pages import session_checks
+from checks.services import record_no_rupture
+from checks.trend import points_for, trend_svg
 from reminders.services import enqueue_sweep
 from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.access import get_client_for, get_session_for
@@ -77,6 +80,8 @@ def client_detail(request, code):
         "can_edit": client.is_editable_by(request.user),
         "now": timezone.now(),
     }
+    points = points_for(client)
+    context.update(check_points=points, check_trend=trend_svg(points) if points else None)
     return render(request, "sessions/client_detail.html", context)
 
 
@@ -114,14 +119,24 @@ def session_detail(request, pk):
     return _session_page(request, session, form)
 
 
-def _session_page(request, session, status_form, status=200):
+def _session_page(request, session, status_form, status=200, check_form=None):
+    ruptures = list(session.ruptures.order_by("pk"))
+    can_edit = session.client.is_editable_by(request.user)
     context = {
         "session": session,
-        "ruptures": session.ruptures.order_by("pk"),
-        "can_edit": session.client.is_editable_by(request.user),
+        "ruptures": ruptures,
+        "can_edit": can_edit,
         "status_form": status_form,
+        # The alliance check, both sides (checks.pages).
+        **session_checks(session, request.user, form=check_form, editable=can_edit, ruptures_logged=bool(ruptures)),
     }
     return render(request, "sessions/session_detail.html", context, status=status)
+
+
+def render_session_page(request, session, *, check_form=None, status=200):
+    """The session page with a form of another app in error (the alliance check)."""
+    form = SessionStatusForm(session=session, initial={"status": session.status})
+    return _session_page(request, session, form, status=status, check_form=check_form)
 
 
 @require_POST
@@ -149,6 +164,9 @@ def session_no_rupture(request, pk):
         return redirect(session)
     session.no_rupture_noted_at = timezone.now()
     session.save(update_fields=["no_rupture_noted_at"])
+    # The same answer in the therapist's alliance check: `tension` = `no`.
+    record_no_rupture(session=session, by=request.user)
+    enqueue_sweep(client_id=session.client_id)
     messages.success(request, "Noted: no rupture in this session.")
     return redirect(safe_next(request) or session)
 

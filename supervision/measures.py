@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, FilteredRelation, Q
 from django.utils import timezone
 
+from checks import meaning
+from checks.models import AllianceCheck
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, SessionStatus, TherapySession
@@ -105,7 +107,35 @@ class Measures:
     open_now: int = 0
     open_flags: int = 0
     undiscussed: int = 0
+    # The alliance checks of the period's held sessions (checks.meaning, §8a).
+    therapist_checks: int = 0
+    client_checks: int = 0
+    client_reported: int = 0
+    unlogged: int = 0
+    # Tension answers of both sides, therapist's first: yes/yes, no/no, yes/no, no/yes.
+    tension_pairs: tuple[int, int, int, int] = (0, 0, 0, 0)
     weeks: list[Week] = field(default_factory=list)
+
+    @property
+    def therapist_completion(self) -> float | None:
+        return _ratio(self.therapist_checks, self.held_sessions)
+
+    @property
+    def client_completion(self) -> float | None:
+        return _ratio(self.client_checks, self.held_sessions)
+
+    @property
+    def client_reported_rate(self) -> float | None:
+        return _ratio(self.client_reported, self.client_checks)
+
+    @property
+    def agreement(self) -> meaning.Agreement:
+        yy, nn, yn, ny = self.tension_pairs
+        return meaning.agreement_from_counts(yes_yes=yy, no_no=nn, yes_no=yn, no_yes=ny)
+
+    @property
+    def tension_kappa(self) -> float | None:
+        return self.agreement.kappa
 
     @property
     def per_session(self) -> float | None:
@@ -184,7 +214,78 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
             ]
             results[grouping][tuple(row[c] for c in grouping)] = measures
     _add_open_flags(results, team, sets)
+    _add_check_figures(results, team, period, sets)
     return results
+
+
+def _fold(results, sets, group_of, therapist_id, client_id, add):
+    ids = {"therapist_id": therapist_id, "client_id": client_id, "group_id": group_of[therapist_id]}
+    for grouping in sets:
+        measures = results[grouping].get(tuple(ids[c] for c in grouping))
+        if measures is not None:
+            add(measures)
+
+
+def _add_check_figures(results, team, period, sets):
+    """The checks of the period's held sessions: one more query, a row per session.
+
+    Completion counts answered checks (a client's "rather not answer" is not one); the
+    agreement pairs both sides' `tension` of one session; unlogged is checks.meaning's
+    rule. Counted here rather than in SQL so that the rules keep their one home; the
+    query reads each session's checks and ruptures through their session indexes.
+    """
+    group_of = dict(team)
+
+    def side(respondent):
+        return FilteredRelation("checks", condition=Q(checks__respondent=respondent, checks__deleted_at__isnull=True))
+
+    rows = (
+        TherapySession.objects.filter(
+            client__therapist_id__in=list(group_of), client__deleted_at__isnull=True,
+            status=SessionStatus.HELD, starts_at__gte=period.start_at, starts_at__lt=period.end_at,
+        )
+        .annotate(t=side("therapist"), k=side("client"))
+        .values("pk", "client__therapist_id", "client_id", "t__declined", "t__tension", "k__declined",
+                "k__tension", "k__client_reported_rupture")
+        .annotate(n_ruptures=Count("ruptures", filter=Q(ruptures__deleted_at__isnull=True)))
+        .values_list("client__therapist_id", "client_id", "t__declined", "t__tension", "k__declined",
+                     "k__tension", "k__client_reported_rupture", "n_ruptures")
+        .order_by()
+    )
+    per_client = {}
+    for therapist_id, client_id, t_declined, t_tension, k_declined, k_tension, reported, n_ruptures in rows:
+        figures = per_client.setdefault((therapist_id, client_id), {"t": 0, "k": 0, "reported": 0,
+                                                                    "unlogged": 0, "pairs": []})
+        figures["t"] += t_declined is False
+        figures["k"] += k_declined is False
+        figures["reported"] += bool(reported)
+        figures["unlogged"] += meaning.unlogged(
+            client_reported=bool(reported), therapist_tension=t_tension, ruptures_logged=n_ruptures > 0
+        )
+        figures["pairs"].append((t_tension, k_tension))
+    for (therapist_id, client_id), figures in per_client.items():
+        pairs = (_count(figures["pairs"], "yes", "yes"), _count(figures["pairs"], "no", "no"),
+                 _count(figures["pairs"], "yes", "no"), _count(figures["pairs"], "no", "yes"))
+
+        def add(m, f=figures, pairs=pairs):
+            m.therapist_checks += f["t"]
+            m.client_checks += f["k"]
+            m.client_reported += f["reported"]
+            m.unlogged += f["unlogged"]
+            m.tension_pairs = tuple(x + y for x, y in zip(m.tension_pairs, pairs, strict=True))
+        _fold(results, sets, group_of, therapist_id, client_id, add)
+
+
+def _count(pairs, therapist, client):
+    return sum(1 for pair in pairs if pair == (therapist, client))
+
+
+def unlogged_in(period):
+    """Unlogged client-reported ruptures of the period's held sessions of clients still on record."""
+    return AllianceCheck.objects.unlogged().filter(
+        session__status=SessionStatus.HELD, session__starts_at__gte=period.start_at,
+        session__starts_at__lt=period.end_at, session__client__deleted_at__isnull=True,
+    )
 
 
 def _add_open_flags(results, team, sets):

@@ -27,6 +27,7 @@ from supervision.measures import (
     TREND_WEEKS,
     Measures,
     Week,
+    unlogged_in,
 )
 from supervision.models import SupervisionNote, discussed
 
@@ -69,6 +70,12 @@ def _columns(first, second, recurring):
         Column("confrontation", "Confrontation"),
         Column("client_side", "Client-side"),
         Column("therapist_side", "Therapist-side"),
+        # The alliance checks (checks app): both sides' answers after the session.
+        Column("therapist_completion", "Therapist checks"),
+        Column("client_completion", "Client checks"),
+        Column("client_reported_rate", "Client-reported ruptures"),
+        Column("tension_kappa", "Agreement on tension"),
+        Column("unlogged", "Unlogged client reports"),
     ]
 
 
@@ -300,6 +307,10 @@ def _caseload_table(therapist, form, viewer):
     context = _finish(form, CASELOAD_COLUMNS, rows, total, period)
     context["taken_at"] = taken_at
     context["to_discuss"] = _to_discuss(therapist, period, kind)
+    context["unlogged_checks"] = list(
+        unlogged_in(period).filter(session__client__therapist=therapist)
+        .select_related("session__client", "instrument").order_by("-session__starts_at", "pk")[:TO_DISCUSS_LIMIT]
+    )
     context["caption"] = f"Clients of {therapist}"
     return context
 

@@ -33,6 +33,13 @@ def _live_dashboard_figures(settings):
     settings.SUPERVISION_CACHE_SECONDS = 0
 
 
+@pytest.fixture(autouse=True)
+def _client_pages_not_rate_limited(settings):
+    """The per-address limit of /c/<token> counts in the shared cache across tests and runs;
+    the test of the limit sets its own."""
+    settings.CLIENT_CHECK_RATE_LIMIT = 1_000_000
+
+
 @pytest.fixture
 def mfa_enforced(settings):
     settings.MFA_REQUIRED_ROLES = ["supervisor", "admin"]
@@ -150,3 +157,14 @@ def as_supervisor(client, supervisor):
 @pytest.fixture
 def as_admin(client, admin_user):
     return login(client, admin_user)
+
+
+@pytest.fixture
+def shipped_instruments(db):
+    """The alliance check a migration loads, which an earlier transactional test flushes."""
+    from checks.instruments import SHIPPED, load_file
+    from checks.models import Instrument
+
+    if not Instrument.objects.filter(slug="alliance_check").exists():
+        load_file(SHIPPED.read_bytes(), instrument_model=Instrument)
+    return Instrument.objects.filter(slug="alliance_check")

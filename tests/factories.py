@@ -49,3 +49,15 @@ def make_attempt(rupture, session=None, **fields):
     return RepairAttempt.objects.create(
         rupture=rupture, session=session or rupture.session, created_by=rupture.created_by, **fields
     )
+
+
+def make_check(session, respondent="therapist", *, declined=False, **answers):
+    """A submitted alliance check of the shipped instrument, meanings filled as the app fills them."""
+    from checks.models import AllianceCheck, Instrument
+
+    check = AllianceCheck(
+        session=session, respondent=respondent, instrument=Instrument.objects.current(respondent), declined=declined,
+    )
+    check.set_answers({} if declined else answers)
+    check.save()
+    return check

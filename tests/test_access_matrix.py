@@ -14,6 +14,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
 from accounts.models import SupervisionLink, User
+from checks.models import AllianceCheck, ClientCheckLink
+from checks.services import make_client_link
 from exchange.models import CaseloadUpload, UploadStatus
 from reminders.models import SweepHeartbeat
 from ruptures.models import RuptureEvent
@@ -103,6 +105,10 @@ MATRIX = {
     "session_status": ("/sessions/{session}/status", {"anonymous": LOGIN, "*": 405}),
     "session_no_rupture": ("/sessions/{session}/no-rupture", {"anonymous": LOGIN, "*": 405}),
     "session_brief": ("/sessions/{session}/brief", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
+    "session_check": ("/sessions/{session}/check", {"anonymous": LOGIN, "*": 405}),
+    "session_ask_client": ("/sessions/{session}/ask-client", {"anonymous": LOGIN, "*": 405}),
+    # The client's one-time link: no sign-in for anyone, the same page for everyone.
+    "client_check": ("/c/{token}", {"*": 200}),
     "session_delete": ("/sessions/{session}/delete", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "rupture_new": ("/sessions/{session}/ruptures/new", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "rupture_detail": ("/ruptures/{rupture}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
@@ -168,7 +174,7 @@ def superuser(db):
 
 
 @pytest.fixture
-def records(rupture, admin_user, supervisor):
+def records(rupture, admin_user, supervisor, shipped_instruments):
     SweepHeartbeat.objects.create(finished_at=timezone.now())  # a healthy system: /healthz says 200
     make_attempt(rupture)
     upload = CaseloadUpload.objects.create(
@@ -176,12 +182,13 @@ def records(rupture, admin_user, supervisor):
         status=UploadStatus.REFUSED, problems=[["format", "expected caseload"]], counts={},
     )
     client = rupture.session.client
+    _, token = make_client_link(session=rupture.session, by=rupture.session.therapist)
     mistake = make_session(client, days_ago=3)
     deletion = mistake.soft_delete(by=rupture.created_by, reason="Entered twice.")
     return {"code": client.code, "session": rupture.session_id, "rupture": rupture.pk, "upload": upload.pk,
             "client_pk": client.pk, "client_type": ContentType.objects.get_for_model(Client).pk,
             "user": rupture.session.therapist_id, "group": Group.objects.get(name="therapist").pk,
-            "link": SupervisionLink.objects.get(supervisor=supervisor).pk, "deletion": deletion.pk}
+            "link": SupervisionLink.objects.get(supervisor=supervisor).pk, "token": token, "deletion": deletion.pk}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -212,6 +219,8 @@ WRITES = [
     ("/ruptures/{rupture}/delete", {"reason": "x"}),
     ("/clients/{code}/delete", {"reason": "x"}),
     ("/deletions/{deletion}/restore", {"reason": "x"}),
+    ("/sessions/{session}/check", {"tension": "no", "together": "4"}),
+    ("/sessions/{session}/ask-client", {}),
 ]
 
 
@@ -224,6 +233,7 @@ def test_it_lets_no_one_but_the_therapist_write(persona, signed_in, records, rup
         assert client.post(template.format(**records), data).status_code == 404, template
     assert RuptureEvent.all_objects.values().get(pk=rupture.pk) == before
     assert RuptureEvent.all_objects.count() == 1
+    assert not AllianceCheck.all_objects.exists() and ClientCheckLink.all_objects.count() == 1
 
 
 @pytest.mark.parametrize("persona", ["other_therapist", "other_supervisor", "admin_user", "superuser"])

@@ -55,7 +55,8 @@ NOT_COMPARED = {
         "mfa_recovery_codes", "mfa_remove", "healthz", "client_new", "client_edit", "client_delete",
         "session_new", "session_status", "session_no_rupture", "session_delete", "rupture_new", "rupture_edit",
         "attempt_new", "rupture_status", "rupture_delete", "supervision_discuss", "exchange_upload_new",
-        "exchange_upload_apply", "exchange_upload_discard", "deletion_restore",
+        "exchange_upload_apply", "exchange_upload_discard", "deletion_restore", "client_check", "session_check",
+        "session_ask_client",
     ], "a form or an action, not a list or a count"),
     # Records of what happened, deletions included, on purpose.
     "client_access_log": "the audit trail: who opened what, whatever happened to it since",

@@ -70,3 +70,23 @@ def test_it_says_who_logged_a_rupture_whose_creation_was_not_snapshotted(rupture
     entries = history_of(bare)
     assert [(e.by, e.what) for e in entries][0] == ("Dana Lee", "logged")
     assert "changed (the values before were not recorded)" in [e.what for e in entries]
+
+
+def test_the_demo_clinic_has_checks_from_both_sides(db, shipped_instruments):
+    from checks.models import AllianceCheck
+    from reminders.models import Flag
+
+    call_command("demo", "--no-serve", stdout=StringIO())
+    held = TherapySession.objects.filter(status=SessionStatus.HELD).count()
+    therapist = AllianceCheck.objects.therapist().count() / held
+    client_checks = AllianceCheck.objects.client()
+    assert 0.8 <= therapist <= 0.97  # nearly always (recent unlogged sessions wait)
+    assert 0.5 <= client_checks.count() / held <= 0.7
+    answered = client_checks.answered()
+    client_rate = answered.filter(client_reported_rupture=True).count() / answered.count()
+    therapist_checks = AllianceCheck.objects.therapist()
+    therapist_rate = therapist_checks.filter(tension="yes").count() / therapist_checks.count()
+    # domain.md section 9: clients report fewer ruptures (19-42%) than therapists.
+    assert 0.19 <= client_rate <= 0.42 and client_rate < therapist_rate
+    assert client_checks.filter(declined=True).exists() and AllianceCheck.objects.unlogged().exists()
+    assert Flag.objects.filter(reason__in=["unlogged", "drop"]).exists()

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Role, SupervisionLink, User
 from audit.models import AccessEvent, Deletion
+from checks.models import AllianceCheck, ClientCheckLink
 from exchange import importer
 from exchange.exporter import export_caseload, pseudonym
 from exchange.importer import run_import
@@ -18,7 +19,7 @@ from exchange.validation import Existing, Problem, check, parse
 from reminders.models import Flag
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
-from tests.factories import make_attempt, make_client, make_rupture, make_session, make_user
+from tests.factories import make_attempt, make_check, make_client, make_rupture, make_session, make_user
 
 NOTE = "Went quiet after the referral letter came up."
 PLAN = "Ask how the letter question landed."
@@ -198,9 +199,11 @@ def empty_the_database():
     """
     with pgtrigger.ignore(*(f"{label}:no_hard_delete" for label in (
         "ruptures.RepairAttempt", "ruptures.RuptureEvent", "therapy_sessions.TherapySession",
-        "therapy_sessions.Client", "audit.Deletion",
+        "therapy_sessions.Client", "checks.AllianceCheck", "checks.ClientCheckLink", "audit.Deletion",
     ))):
+        ClientCheckLink.all_objects.all().delete()
         Flag.all_objects.all().delete()
+        AllianceCheck.all_objects.all().delete()
         RepairAttempt.all_objects.all().delete()
         RuptureEvent.all_objects.all().delete()
         TherapySession.all_objects.all().delete()
@@ -247,6 +250,7 @@ def test_it_imports_every_record_of_a_file(db):
         "sessions": 4,
         "ruptures": 3,
         "attempts": 3,
+        "checks": 0,
         "deletions": 0,
     }
     rupture = RuptureEvent.objects.get(key="R-1")
@@ -374,6 +378,64 @@ def test_it_round_trips_records_made_in_the_app(held_session, supervisor):
     assert export_text() == first
     # Keys the app made are kept, not remade.
     assert RuptureEvent.objects.filter(key=rupture.key).exists()
+
+
+def test_it_round_trips_alliance_checks_byte_for_byte(held_session, supervisor, shipped_instruments):
+    make_check(held_session, "therapist", tension="yes", intensity=3, worked_through=4, together=4)
+    make_check(held_session, "client", tension="yes", intensity=4, worked_through=2, together=3,
+               say_more="Ich fühlte mich nicht gehört — \"wirklich\".")
+    other = make_session(held_session.client, days_ago=8)
+    make_check(other, "client", declined=True)
+    first = export_text()
+    doc = json.loads(first)
+    assert doc["version"] == 2 and [c["respondent"] for c in doc["checks"]] == ["client", "therapist", "client"]
+    assert doc["checks"][0] == {
+        "id": AllianceCheck.objects.get(session=other).key, "session": other.key, "respondent": "client",
+        "instrument": "alliance_check", "version": 1, "answers": {}, "submitted_at": doc["checks"][0]["submitted_at"],
+        "declined": True,
+    }
+
+    empty_the_database()
+    result = import_doc(doc)
+    assert result.applied and result.counts["checks"].created == 3
+    assert export_text() == first
+    client_check = AllianceCheck.objects.get(session__key=held_session.key, respondent="client")
+    assert (client_check.tension, client_check.intensity, client_check.client_reported_rupture) == ("yes", 4, True)
+    assert import_doc(doc).changes == 0
+
+
+def test_a_deidentified_export_drops_the_clients_own_words(held_session, shipped_instruments):
+    make_check(held_session, "client", tension="no", together=5, say_more="My sister's name is Ottilie.")
+    text = export_text(deidentify=True)
+    assert "Ottilie" not in text and "say_more" not in text
+    check = json.loads(text)["checks"][0]
+    assert check["answers"] == {"tension": "no", "together": 5} and check["id"].startswith("K-")
+    assert check["id"] != AllianceCheck.objects.get().key and check["session"] != held_session.key
+
+
+def test_a_version_1_file_cannot_carry_checks_and_a_bad_check_is_refused_with_its_path(db, shipped_instruments):
+    doc = {**caseload(), "checks": []}
+    assert [str(p) for p in import_doc(doc).problems] == ["checks: unknown field"]
+    doc = {**caseload(), "version": 2, "checks": [
+        {"id": "K-1", "session": "S-1", "respondent": "client", "instrument": "alliance_check", "version": 1,
+         "answers": {"tension": "maybe", "together": 6, "say_more": "x" * 1001, "colour": "blue"},
+         "submitted_at": "2026-01-01T10:00:00", "declined": False},
+        {"id": "K-2", "session": "S-9", "respondent": "nurse", "instrument": "srs", "version": 1,
+         "answers": {}, "submitted_at": "2026-01-01T10:00:00+00:00", "declined": "no"},
+        {"id": "K-3", "session": "S-1", "respondent": "therapist", "instrument": "alliance_check", "version": 1,
+         "answers": {"tension": "no"}, "submitted_at": "2026-01-01T10:00:00+00:00", "declined": True},
+    ]}
+    problems = [str(p) for p in import_doc(doc).problems]
+    assert 'checks[0].answers.tension: expected "yes", "no" or "rather_not_say", got "maybe"' in problems
+    assert "checks[0].answers.together: expected a whole number from 1 to 5, got 6" in problems
+    assert any(p.startswith("checks[0].answers.say_more: expected text of at most 1000 characters") for p in problems)
+    assert "checks[0].answers.colour: no such item in this instrument" in problems
+    assert any(p.startswith("checks[0].submitted_at:") and "no UTC offset" in p for p in problems)
+    assert 'checks[1].session: no session "S-9" in the file or the database' in problems
+    assert any(p.startswith("checks[1].respondent:") for p in problems)
+    assert 'checks[1].declined: expected true or false, got "no"' in problems
+    assert "checks[2].answers: a declined check has no answers" in problems
+    assert not AllianceCheck.all_objects.exists() and not RuptureEvent.all_objects.exists()
 
 
 def test_it_exports_attempts_in_the_order_they_were_recorded(held_session):
@@ -937,6 +999,7 @@ def test_it_checks_without_the_database_in_pure_python():
         "sessions": 4,
         "ruptures": 3,
         "attempts": 3,
+        "checks": 0,
     }
     doc["sessions"] = []
     problems, clean = check(doc, Existing())
@@ -964,6 +1027,7 @@ def test_it_exports_an_empty_database_as_an_empty_caseload(db):
         "clients": [],
         "sessions": [],
         "ruptures": [],
+        "checks": [],
     }
 
 
@@ -1059,7 +1123,7 @@ def test_it_records_each_import_and_export_without_clinical_text(db, tmp_path):
     assert events[3].detail == {
         "via": "command",
         "deidentify": True,
-        "counts": {"users": 4, "clients": 2, "sessions": 4, "ruptures": 3, "attempts": 3},
+        "counts": {"users": 4, "clients": 2, "sessions": 4, "ruptures": 3, "attempts": 3, "checks": 0},
     }
     logged = json.dumps([e.detail for e in events])
     for text in [NOTE, PLAN, "sulking", "Dana Lee", "C-0001"]:
@@ -1067,9 +1131,9 @@ def test_it_records_each_import_and_export_without_clinical_text(db, tmp_path):
 
 
 def test_it_imports_and_exports_a_clinic_in_a_bounded_number_of_queries(
-    db, django_assert_max_num_queries
+    db, django_assert_max_num_queries, shipped_instruments
 ):
-    doc = caseload()
+    doc = {**caseload(), "version": 2, "checks": []}
     for n in range(200):
         doc["sessions"].append(
             {
@@ -1095,11 +1159,17 @@ def test_it_imports_and_exports_a_clinic_in_a_bounded_number_of_queries(
                 ],
             }
         )
-    # 200 sessions, ruptures and attempts: a query per row would show. People go through
-    # set_role one by one (four here, about seven queries each); the rest is set-at-a-time.
-    with django_assert_max_num_queries(48):
+        doc["checks"].append({
+            "id": f"K-x{n}", "session": f"S-x{n}", "respondent": "client", "instrument": "alliance_check",
+            "version": 1, "answers": {"tension": "no", "together": 4}, "submitted_at": "2026-01-01T10:00:00+00:00",
+            "declined": False,
+        })
+    # 200 sessions, ruptures, attempts and checks: a query per row would show. People go
+    # through set_role one by one (four here, about seven queries each); the rest is
+    # set-at-a-time.
+    with django_assert_max_num_queries(51):
         assert import_doc(doc).applied
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         export_text()
     with django_assert_max_num_queries(13):
         assert import_doc(doc).changes == 0
@@ -1124,3 +1194,17 @@ def test_it_exports_a_therapists_supervisor_from_the_open_link(supervisor, thera
     users = {u["username"]: u for u in json.loads(export_text())["users"]}
     assert users["dlee"]["supervisor"] == "mokafor"
     assert users["t2"]["supervisor"] is None
+
+
+def test_an_export_without_free_text_leaves_the_clients_words_out_and_an_import_keeps_them(
+    held_session, shipped_instruments
+):
+    make_check(held_session, "client", tension="yes", together=3, say_more="Only for my therapist.")
+    parts = []
+    export_caseload(parts.append, free_text=False)
+    doc = json.loads("".join(parts))
+    assert doc["free_text"] == "omitted" and doc["checks"][0]["answers"] == {"tension": "yes", "together": 3}
+    doc["checks"][0]["answers"]["together"] = 2
+    assert import_doc(doc).applied
+    check = AllianceCheck.objects.get()
+    assert check.answers == {"tension": "yes", "together": 2, "say_more": "Only for my therapist."}

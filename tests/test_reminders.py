@@ -140,7 +140,7 @@ def test_it_escalates_a_rupture_carried_over_a_held_session(now, client_record):
     sweep(now=now, window=WINDOW)
 
     flag = flag_of(carried, upcoming)
-    assert (flag.escalated, flag.carried_over, flag.reason) == (True, True, "carried over")
+    assert (flag.escalated, flag.carried_over, flag.escalation_reason) == (True, True, "carried over")
 
 
 def test_it_does_not_count_cancelled_or_missed_sessions_as_carrying_over(now, client_record):
@@ -153,7 +153,7 @@ def test_it_does_not_count_cancelled_or_missed_sessions_as_carrying_over(now, cl
     sweep(now=now, window=WINDOW)
 
     flag = flag_of(rupture, upcoming)
-    assert (flag.escalated, flag.carried_over, flag.reason) == (False, False, "")
+    assert (flag.escalated, flag.carried_over, flag.escalation_reason) == (False, False, "")
 
 
 def test_it_does_not_count_a_second_rupture_in_the_same_session_as_carrying_over(now, held_session):
@@ -175,7 +175,7 @@ def test_it_escalates_an_intense_rupture(now, held_session, intensity, escalated
 
     flag = flag_of(rupture, upcoming)
     assert (flag.escalated, flag.carried_over) == (escalated, False)
-    assert flag.reason == ("high intensity" if escalated else "")
+    assert flag.escalation_reason == ("high intensity" if escalated else "")
 
 
 def test_it_keeps_a_flag_whose_rupture_was_resolved_since(now, rupture, as_therapist):
@@ -800,10 +800,10 @@ def test_it_prints_the_flags_raised_as_json(now, caseload):
 
     flags = json.loads(output)
     alice_intense = caseload[0]
-    assert {"rupture": alice_intense.key, "session": alice_intense.session.client.sessions.get(
+    assert {"reason": "rupture", "rupture": alice_intense.key, "session": alice_intense.session.client.sessions.get(
         status="scheduled").key, "client": "C-0100", "therapist": "dlee", "escalated": True} in flags
     assert len(flags) == 4
-    assert all(set(f) == {"rupture", "session", "client", "therapist", "escalated"} for f in flags)
+    assert all(set(f) == {"reason", "rupture", "session", "client", "therapist", "escalated"} for f in flags)
     assert json.loads(run("--now", now.isoformat(), "--json")) == []
 
 

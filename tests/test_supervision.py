@@ -763,11 +763,11 @@ def build_team(supervisor, *, therapists, clients, weeks=4):
 
 
 # The session, the user and the session's save (3 with its savepoint), the supervisees,
-# one query for every measure and the trend, and one for the open flags.
-DASHBOARD_QUERIES = 8
+# one query for every measure and the trend, one for the open flags, one for the alliance checks.
+DASHBOARD_QUERIES = 9
 # The same with the supervisee in place of the list, plus the clients, the undiscussed
-# ruptures and the access log.
-CASELOAD_QUERIES = 11
+# ruptures, the unlogged client reports and the access log.
+CASELOAD_QUERIES = 13
 
 
 def test_it_runs_the_same_few_queries_for_a_small_and_a_large_team(

@@ -19,7 +19,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0004_deletion'),
+        ('audit', '0005_deletion'),
         ('ruptures', '0004_statement_level_history'),
         ('therapy_sessions', '0004_recorded_deletions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

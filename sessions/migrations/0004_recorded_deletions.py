@@ -17,7 +17,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0004_deletion'),
+        ('audit', '0005_deletion'),
         ('therapy_sessions', '0003_statement_level_history'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,7 +1,6 @@
 import contextlib
 import json
 import sys
-from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,11 +36,12 @@ class Command(BaseCommand):
         else:
             result = sweep(now=now, window=window)
         if options["json"]:
-            self.stdout.write(json.dumps([asdict(flag) for flag in result.raised], indent=2, ensure_ascii=False))
+            self.stdout.write(json.dumps([flag.as_json() for flag in result.raised], indent=2, ensure_ascii=False))
             return
         for flag in result.raised:
             escalated = "  escalated" if flag.escalated else ""
-            self.stdout.write(f"{flag.rupture}  {flag.session}  {flag.client}  {flag.therapist}{escalated}")
+            kind = "" if flag.reason == "rupture" else f"  {flag.reason}"
+            self.stdout.write(f"{flag.source}  {flag.session}  {flag.client}  {flag.therapist}{escalated}{kind}")
         counts = result.counts()
         self.stdout.write(
             f"{counts['raised']} flag(s) raised, {counts['escalated']} escalated; "

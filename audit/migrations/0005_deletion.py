@@ -11,7 +11,7 @@ import pgtrigger.migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0003_account_actions'),
+        ('audit', '0004_client_link_actions'),
         ('therapy_sessions', '0003_statement_level_history'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -15,8 +15,8 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0004_deletion'),
-        ('reminders', '0001_initial'),
+        ('audit', '0005_deletion'),
+        ('reminders', '0002_generalised_flags'),
         ('ruptures', '0005_recorded_deletions'),
         ('therapy_sessions', '0004_recorded_deletions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
