@@ -1171,7 +1171,7 @@ def test_it_imports_and_exports_a_clinic_in_a_bounded_number_of_queries(
         assert import_doc(doc).applied
     with django_assert_max_num_queries(11):
         export_text()
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):
         assert import_doc(doc).changes == 0
 
 
