@@ -54,6 +54,8 @@ def therapist_home(user, now=None):
         .annotate(next_session_at=Subquery(next_session))
         .order_by("session__starts_at", "pk"),
         "flags": Flag.objects.editable_by(user).upcoming(now).for_listing(),
+        # No session to be flagged before: open ruptures with no next step.
+        "stalled": Flag.objects.stalled_visible_to(user).without_next_session(now).stalled_listing(),
         "now": now,
         "upcoming_days": UPCOMING_DAYS,
     }
@@ -78,7 +80,25 @@ def supervisor_home(user):
         .order_by("last_name", "username")
     )
     escalated_flags = Flag.objects.visible_to(user).escalated().upcoming().by_supervisee()
-    return {"supervisees": supervisees, "escalated_flags": escalated_flags}
+    return {
+        "risks": recent_risks(user),
+        "risk_days": settings.RISK_ALERT_DAYS,
+        "supervisees": supervisees,
+        "escalated_flags": escalated_flags,
+        "stalled": Flag.objects.stalled_visible_to(user).escalated().without_next_session().stalled_listing(),
+        "stalled_days": settings.STALLED_ESCALATE_DAYS,
+    }
+
+
+def recent_risks(user, now=None):
+    """Risk concerns on the supervisees' recent sessions, newest first: told at once (6b)."""
+    now = now or timezone.now()
+    return (
+        RuptureEvent.objects.visible_to(user).with_risk()
+        .filter(session__starts_at__gte=now - timedelta(days=settings.RISK_ALERT_DAYS))
+        .select_related("session__client__therapist")
+        .order_by("-session__starts_at", "-pk")
+    )
 
 
 def admin_home():

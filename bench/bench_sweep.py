@@ -129,6 +129,13 @@ def measure(base_url, name, scale_name):
         except Rollback as done:
             return done.args[0]
 
+    def stalled_only():
+        try:
+            with transaction.atomic():
+                raise Rollback(sweeping.raise_stalled_flags(now=now))
+        except Rollback as done:
+            return done.args[0]
+
     def raise_only():
         try:
             with transaction.atomic():
@@ -141,6 +148,7 @@ def measure(base_url, name, scale_name):
     assert not Flag.objects.exists()  # rolled back
     baseline_time, baseline_median = best_of(baseline)
     raise_time, raise_median = best_of(raise_only)
+    stalled_time, stalled_median = best_of(stalled_only)
     first_time, first_median = best_of(first_sweep)
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
         unsent_time, unsent_median = best_of(first_sweep)
@@ -152,11 +160,13 @@ def measure(base_url, name, scale_name):
         later = sweeping.sweep(now=now, window=WINDOW)
     later_time, later_median = best_of(lambda: sweeping.sweep(now=now, window=WINDOW))
 
-    raised_pairs = set(Flag.objects.values_list("rupture_id", "session_id"))
+    raised_pairs = set(Flag.objects.filter(reason="rupture").values_list("rupture_id", "session_id"))
+    stalled = Flag.objects.filter(reason="stalled").count()
     print(f"\n== {scale_name} clinic: {counts['clients']} clients, {counts['sessions']} sessions, "
           f"{counts['ruptures']} ruptures ({open_ruptures} open); built in {built:.1f}s")
     print(f"pairs the rule flags: {len(pairs)} (window {WINDOW.total_seconds() / 3600:.0f} h); "
-          f"the sweep raised the same pairs: {'yes' if raised_pairs == pairs else 'NO'}")
+          f"the sweep raised the same pairs: {'yes' if raised_pairs == pairs else 'NO'}; "
+          f"and {stalled} stalled flags (open ruptures with no next step)")
     print(f"queries, first sweep: {len(first_queries.captured_queries)} "
           f"({len(result.raised)} flags raised, {result.counts()['emails']} e-mails)")
     print(f"queries, later sweep: {len(later_queries.captured_queries)} "
@@ -164,6 +174,7 @@ def measure(base_url, name, scale_name):
     rows = [
         ("baseline: the SELECT", baseline_time, baseline_median),
         ("raise flags (INSERT)", raise_time, raise_median),
+        ("raise stalled (INSERT)", stalled_time, stalled_median),
         ("first sweep, e-mails", first_time, first_median),
         ("  the same, no backend", unsent_time, unsent_median),
         ("later sweep", later_time, later_median),

@@ -244,6 +244,19 @@ SITE_URL = env_str("DJANGO_SITE_URL", "http://127.0.0.1:8000")
 # Open ruptures are flagged before sessions starting within this many hours.
 REMINDER_WINDOW_HOURS = env_int("REMINDER_WINDOW_HOURS", 48, minimum=1)
 REMINDER_SWEEP_MINUTES = env_int("REMINDER_SWEEP_MINUTES", 5, minimum=1)
+# An open rupture whose client has nothing booked this many days after it is stalled;
+# a stalled flag goes to the supervisor once the rupture is this many days old.
+STALLED_AFTER_DAYS = env_int("STALLED_AFTER_DAYS", 14, minimum=1)
+STALLED_ESCALATE_DAYS = env_int("STALLED_ESCALATE_DAYS", 21, minimum=1)
+
+# --- Risk (domain section 6b) ---------------------------------------------------------------
+# With a risk recorded, the first thing shown is the clinic's own protocol: its name and
+# where to read it (an intranet page or a document the clinic serves).
+RISK_PROTOCOL_NAME = env_str("RISK_PROTOCOL_NAME") or "the clinic's risk protocol"
+RISK_PROTOCOL_URL = env_str("RISK_PROTOCOL_URL", "")
+# A risk recorded on a session this many days old or newer tells the supervisor at once
+# (older ones, from an imported caseload, are history rather than news).
+RISK_ALERT_DAYS = env_int("RISK_ALERT_DAYS", 14, minimum=1)
 
 # --- The client's alliance check -------------------------------------------------------
 # The instrument (slug) asked after each session; its newest loaded version is used.

@@ -226,8 +226,8 @@ class _Rows:
 
 def _clients(keys, deidentify, rows):
     records = []
-    for code, name, therapist, status, started_on, deletion in rows.of(Client).values_list(
-        "code", "name", "therapist__username", "status", "started_on", "deletion"
+    for code, name, therapist, status, started_on, ending, deletion in rows.of(Client).values_list(
+        "code", "name", "therapist__username", "status", "started_on", "ending", "deletion"
     ):
         record = {"code": keys("client", code)}
         if not deidentify:
@@ -235,6 +235,7 @@ def _clients(keys, deidentify, rows):
         record.update(
             therapist=keys("user", therapist), status=status, started_on=started_on.isoformat()
         )
+        record["ending"] = ending
         records.append(rows.mark(record, deletion))
     return _sort(records, lambda r: r["code"])
 
@@ -273,10 +274,11 @@ def _ruptures(keys, deidentify, session_order, rows):
     attempts = defaultdict(list)
     attempt_count = 0
     # Recorded order: the file's order for imported attempts, creation order for the rest.
-    for rupture_id, session, strategy, outcome, note, deletion in rows.of(RepairAttempt).order_by(
+    for rupture_id, session, strategy, outcome, note, stage, deletion in rows.of(RepairAttempt).order_by(
         "rupture_id", "pk"
-    ).values_list("rupture_id", "session__key", "strategy", "outcome", "note", "deletion"):
+    ).values_list("rupture_id", "session__key", "strategy", "outcome", "note", "stage_reached", "deletion"):
         attempt = {"session": keys("session", session), "strategy": strategy, "outcome": outcome}
+        attempt["stage_reached"] = stage
         if not deidentify:
             attempt["note"] = note
         attempts[rupture_id].append(rows.mark(attempt, deletion))
@@ -296,6 +298,8 @@ def _ruptures(keys, deidentify, session_order, rows):
         "noticed",
         "plan",
         "repair_status",
+        "risk",
+        "declined_relational_talk",
         "deletion",
     ):
         (
@@ -312,6 +316,8 @@ def _ruptures(keys, deidentify, session_order, rows):
             noticed,
             plan,
             repair_status,
+            risk,
+            declined,
             deletion,
         ) = row
         record = {
@@ -329,6 +335,8 @@ def _ruptures(keys, deidentify, session_order, rows):
             record["note"] = noticed
             record["plan"] = plan
         record["repair_status"] = repair_status
+        record["risk"] = risk
+        record["declined_relational_talk"] = declined
         record["attempts"] = attempts.pop(rupture_id, [])
         records.append((session_order[session], rows.mark(record, deletion)))
     records.sort(key=lambda pair: (pair[0], pair[1]["id"]))

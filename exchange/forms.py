@@ -39,7 +39,7 @@ class SizeLimitHandler(FileUploadHandler):
 class UploadForm(forms.Form):
     file = forms.FileField(
         label="Caseload file",
-        help_text=f"A caseload file (JSON, format version 1), at most "
+        help_text=f"A caseload file (JSON, format version 1 or 2), at most "
         f"{filesizeformat(MAX_UPLOAD_BYTES)}. Nothing is changed until you have seen the report "
         "and chosen to apply it.",
         widget=forms.ClearableFileInput(attrs={"accept": ".json,application/json"}),

@@ -36,7 +36,7 @@ from exchange.validation import (
     wanted_keys,
 )
 from ruptures.models import RepairAttempt, RuptureEvent
-from sessions.models import Client, TherapySession
+from sessions.models import Client, ClientStatus, TherapySession
 
 SECTIONS = ("users", "supervision", "clients", "sessions", "ruptures", "attempts", "checks", "deletions")
 
@@ -140,7 +140,8 @@ class _Database:
 
     def __init__(self):
         self.users = {}  # username -> (id, display_name, email, role)
-        self.clients = {}  # code -> (id, name, therapist_id, status, started_on, therapist username, deletion)
+        # code -> (id, name, therapist_id, status, started_on, ending, discharged_at, therapist username, deletion)
+        self.clients = {}
         self.sessions = {}  # key -> (id, client code, therapist_id, starts_at, status, therapist, deletion)
         self.ruptures = {}  # key -> (session key, client code, deletion key)
         self.deletions = {}  # key -> (id, at, by id, reason)
@@ -169,6 +170,8 @@ class _Database:
             "therapist_id",
             "status",
             "started_on",
+            "ending",
+            "discharged_at",
             "therapist__username",
             "deletion__key",
         )
@@ -202,7 +205,7 @@ class _Database:
     def existing(self):
         return Existing(
             roles={name: row[3] for name, row in self.users.items()},
-            clients={code: ClientFacts(row[5], row[6]) for code, row in self.clients.items()},
+            clients={code: ClientFacts(row[7], row[8]) for code, row in self.clients.items()},
             sessions={
                 key: SessionFacts(row[1], row[3], row[5], row[6]) for key, row in self.sessions.items()
             },
@@ -348,14 +351,21 @@ class _Apply:
                 if row.deleted:
                     self.to_hide[Client].append((row.code, row.deleted))
                 continue
-            client_id, name, therapist_id, status, started_on, _, _ = before
+            client_id, name, therapist_id, status, started_on, ending, discharged_at, _, _ = before
+            if row.status == ClientStatus.DISCHARGED:
+                ending = _given(row.ending, ending)
+            else:
+                # How a therapy ended belongs to a therapy that did (a CHECK says so too).
+                ending, discharged_at = "", None
             after = (
                 _given(row.name, name),
                 self.user_ids.get(row.therapist),
                 row.status,
                 row.started_on,
+                ending,
+                discharged_at,
             )
-            if after != (name, therapist_id, status, started_on):
+            if after != before[1:7]:
                 updates.append((client_id, *after))
                 tally.updated += 1
             else:
@@ -363,7 +373,7 @@ class _Apply:
         tally.created = len(creates)
         if not self.write:
             return
-        update_rows(Client, ["name", "therapist", "status", "started_on"], updates)
+        update_rows(Client, ["name", "therapist", "status", "started_on", "ending", "discharged_at"], updates)
         for chunk in batched(creates):
             made = Client.objects.bulk_create(
                 [
@@ -373,6 +383,7 @@ class _Apply:
                         therapist_id=self.user_ids[row.therapist],
                         status=row.status,
                         started_on=row.started_on,
+                        ending=_given(row.ending, ""),
                     )
                     for row in chunk
                 ]
@@ -434,6 +445,8 @@ class _Apply:
         "noticed",
         "plan",
         "repair_status",
+        "risk",
+        "declined_relational_talk",
     )
 
     def ruptures(self):
@@ -473,6 +486,8 @@ class _Apply:
                 _given(row.note, old[8]),
                 _given(row.plan, old[9]),
                 row.repair_status,
+                _given(row.risk, old[11]),
+                _given(row.declined_relational_talk, old[12]),
             ]
             if new == old:
                 tally.unchanged += 1
@@ -508,6 +523,8 @@ class _Apply:
         "noticed",
         "plan",
         "repair_status",
+        "risk",
+        "declined_relational_talk",
         "created_by_id",
         "updated_by_id",
     )
@@ -527,6 +544,8 @@ class _Apply:
             _given(row.note, ""),
             _given(row.plan, ""),
             row.repair_status,
+            _given(row.risk, "none"),
+            _given(row.declined_relational_talk, False),
             therapist_id,
             therapist_id,
         )
@@ -539,7 +558,9 @@ class _Apply:
             for row in (
                 RepairAttempt.all_objects.filter(rupture_id__in=chunk)
                 .order_by("rupture_id", "pk")
-                .values_list("rupture_id", "id", "session_id", "strategy", "outcome", "note", "deletion__key")
+                .values_list(
+                    "rupture_id", "id", "session_id", "strategy", "outcome", "note", "stage_reached", "deletion__key"
+                )
             ):
                 existing.setdefault(row[0], []).append(row[1:])
         problems = []
@@ -567,6 +588,7 @@ class _Apply:
                     attempt.strategy,
                     attempt.outcome,
                     _given(attempt.note, old[3]),
+                    _given(attempt.stage_reached, old[4]),
                 ]
                 if new != old:
                     updates.append((attempt_id, *new))
@@ -580,11 +602,11 @@ class _Apply:
             return
         # The trigger of ruptures/migrations/0002 checks each row again; the checks
         # already made guarantee it agrees.
-        update_rows(RepairAttempt, ["session", "strategy", "outcome", "note"], updates)
+        update_rows(RepairAttempt, ["session", "strategy", "outcome", "note", "stage_reached"], updates)
         # In file order, so the ids (and so the export's order) follow the file.
         copy_rows(
             RepairAttempt,
-            ["rupture_id", "session_id", "strategy", "outcome", "note", "created_by_id"],
+            ["rupture_id", "session_id", "strategy", "outcome", "note", "stage_reached", "created_by_id"],
             (
                 (
                     rupture_ids[key],
@@ -592,6 +614,7 @@ class _Apply:
                     attempt.strategy,
                     attempt.outcome,
                     _given(attempt.note, ""),
+                    _given(attempt.stage_reached, ""),
                     self.session_therapists[attempt.session],
                 )
                 for key, attempt in creates

@@ -63,6 +63,9 @@ SOURCES = tuple(slug for slug, _ in v.SOURCES)
 REPAIR_STATUSES = tuple(slug for slug, _ in v.REPAIR_STATUSES)
 STRATEGIES = frozenset(slug for slug, *_ in v.STRATEGY_TABLE)
 OUTCOMES = tuple(s for s in REPAIR_STATUSES if s != "unaddressed")
+RISKS = tuple(slug for slug, _ in v.RISKS)
+STAGES = tuple(slug for slug, _ in v.STAGES)
+ENDINGS = tuple(slug for slug, _ in v.ENDINGS)
 
 SECTIONS = ("users", "clients", "sessions", "ruptures", "deletions")
 # "free_text": "omitted" marks an export without free text (exchange/exporter.py).
@@ -101,6 +104,13 @@ DELETION_REQUIRED = ("id", "at", "record")
 DELETION_FIELDS = frozenset({*DELETION_REQUIRED, "by", "reason"})
 REASON_NOT_IN_FILE = "(the reason was not in the imported file)"
 DELETED_RECORD_TYPES = ("client", "session", "rupture", "attempt")
+# Version 2's optional additions (clinical depth): how a therapy ended, a rupture's risk
+# and whether the client declined relational talk, the stage an attempt reached.
+V2_FIELDS = {
+    "clients": frozenset({"ending"}),
+    "ruptures": frozenset({"risk", "declined_relational_talk"}),
+    "attempts": frozenset({"stage_reached"}),
+}
 
 _email = EmailValidator()
 
@@ -185,6 +195,7 @@ class ClientRow:
     status: str
     started_on: date
     name: Any = MISSING
+    ending: Any = MISSING
     deleted: str | None = None
 
 
@@ -204,6 +215,7 @@ class AttemptRow:
     strategy: str
     outcome: str
     note: Any = MISSING
+    stage_reached: Any = MISSING
     deleted: str | None = None
 
 
@@ -222,6 +234,8 @@ class RuptureRow:
     note: Any = MISSING
     plan: Any = MISSING
     attempts: Any = MISSING  # a list of AttemptRow, or MISSING
+    risk: Any = MISSING
+    declined_relational_talk: Any = MISSING
     deleted: str | None = None
 
 
@@ -421,7 +435,7 @@ def check(doc, existing: Existing, *, allow_role_changes=False) -> tuple[list[Pr
     problems = check_header(doc)
     if problems:
         return problems, None
-    c = _Checker(existing, allow_role_changes=allow_role_changes)
+    c = _Checker(existing, version=doc["version"], allow_role_changes=allow_role_changes)
     names = SECTIONS_V2 if doc["version"] >= 2 else SECTIONS
     for name in sorted(doc.keys() - (TOP_FIELDS_V2 if doc["version"] >= 2 else TOP_FIELDS)):
         c.problem(_member("", name), "unknown field")
@@ -451,8 +465,9 @@ def check(doc, existing: Existing, *, allow_role_changes=False) -> tuple[list[Pr
 
 
 class _Checker:
-    def __init__(self, existing: Existing, *, allow_role_changes=False):
+    def __init__(self, existing: Existing, version: int = VERSION, *, allow_role_changes=False):
         self.existing = existing
+        self.version = version
         self.allow_role_changes = allow_role_changes
         self.problems: list[Problem] = []
         self.more = 0  # problems found past MAX_PROBLEMS: counted, not kept
@@ -525,13 +540,19 @@ class _Checker:
                 rows.append(row)
         return rows
 
+    def allowed(self, fields, section):
+        return fields | V2_FIELDS[section] if self.version >= 2 else fields
+
     def fields(self, record, path, required, allowed):
         """Is `record` an object with its required fields and no unknown ones?"""
         if type(record) is not dict:
             self.problem(path, f"expected an object, got {_type(record)}")
             return False
         for name in sorted(record.keys() - allowed):
-            self.problem(_member(path, name), "unknown field")
+            later = self.version < 2 and any(name in added for added in V2_FIELDS.values())
+            self.problem(
+                _member(path, name), "a version 2 field, in a version 1 file" if later else "unknown field"
+            )
         ok = True
         for name in required:
             if name not in record:
@@ -581,7 +602,7 @@ class _Checker:
         return row if self.count == n else None
 
     def client(self, record, path):
-        if not self.fields(record, path, CLIENT_REQUIRED, CLIENT_FIELDS):
+        if not self.fields(record, path, CLIENT_REQUIRED, self.allowed(CLIENT_FIELDS, "clients")):
             return None
         n = self.count
         code = record["code"]
@@ -601,6 +622,13 @@ class _Checker:
         )
         if "name" in record:
             row.name = self.text(record["name"], f"{path}.name", CLIENT_NAME_MAX)
+        if "ending" in record:
+            # "" is no ending: what an export writes for a client still in therapy.
+            row.ending = self.slug(record["ending"], f"{path}.ending", ("", *ENDINGS), "ending")
+            if row.ending and row.status != "discharged":
+                self.problem(
+                    f"{path}.ending", f"only a discharged client has an ending; this one is {_show(row.status)}"
+                )
         row.deleted = self.deleted(record, path, "client", self.existing.clients.get(code))
         return row if self.count == n else None
 
@@ -648,7 +676,7 @@ class _Checker:
         return row
 
     def rupture(self, record, path):
-        if not self.fields(record, path, RUPTURE_REQUIRED, RUPTURE_FIELDS):
+        if not self.fields(record, path, RUPTURE_REQUIRED, self.allowed(RUPTURE_FIELDS, "ruptures")):
             return None
         n = self.count
         session = self.session_ref(record["session"], f"{path}.session")
@@ -691,6 +719,13 @@ class _Checker:
             self.under(path, row.deleted, session.deleted, "session", record["session"])
         if "attempts" in record:
             row.attempts = self.attempts(record["attempts"], f"{path}.attempts", session, row.deleted)
+        if "risk" in record:
+            row.risk = self.slug(record["risk"], f"{path}.risk", RISKS, "risk")
+        if "declined_relational_talk" in record:
+            declined = record["declined_relational_talk"]
+            if type(declined) is not bool:
+                self.problem(f"{path}.declined_relational_talk", f"expected true or false, got {_show(declined)}")
+            row.declined_relational_talk = declined
         return row if self.count == n else None
 
     def deletion(self, record, path):
@@ -734,7 +769,7 @@ class _Checker:
         rows = []
         for i, record in enumerate(value):
             at = f"{path}[{i}]"
-            if not self.fields(record, at, ATTEMPT_REQUIRED, ATTEMPT_FIELDS):
+            if not self.fields(record, at, ATTEMPT_REQUIRED, self.allowed(ATTEMPT_FIELDS, "attempts")):
                 continue
             session = self.session_ref(record["session"], f"{at}.session")
             if session is not None and rupture_session is not None:
@@ -764,6 +799,10 @@ class _Checker:
             )
             if "note" in record:
                 row.note = self.text(record["note"], f"{at}.note")
+            if "stage_reached" in record:
+                row.stage_reached = self.slug(
+                    record["stage_reached"], f"{at}.stage_reached", ("", *STAGES), "stage"
+                )
             row.deleted = self.deleted(record, at, "repair attempt", None)
             self.under(at, row.deleted, rupture_deleted, "rupture", "")
             if session is not None:

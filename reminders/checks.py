@@ -26,4 +26,21 @@ def check_reminder_settings(app_configs, **kwargs):
             hint="Set DJANGO_SITE_URL to the address people open the app at.",
             id="reminders.W001",
         ))
+    if not settings.DEBUG and not settings.RISK_PROTOCOL_URL:
+        problems.append(Warning(
+            "RISK_PROTOCOL_URL is not set: a rupture with a risk concern names the protocol "
+            "but cannot link to it.",
+            hint="Set RISK_PROTOCOL_NAME and RISK_PROTOCOL_URL to the clinic's own risk protocol.",
+            id="reminders.W002",
+        ))
+    if settings.RISK_PROTOCOL_URL and not settings.RISK_PROTOCOL_URL.startswith(("https://", "http://", "/")):
+        problems.append(Error(
+            "RISK_PROTOCOL_URL must be an http(s) address or a path on this site.",
+            id="reminders.E003",
+        ))
+    if settings.STALLED_ESCALATE_DAYS < settings.STALLED_AFTER_DAYS:
+        problems.append(Error(
+            "STALLED_ESCALATE_DAYS must not be shorter than STALLED_AFTER_DAYS.",
+            id="reminders.E004",
+        ))
     return problems

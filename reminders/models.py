@@ -1,10 +1,10 @@
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
 from checks.models import AllianceCheck
-from ruptures.models import RuptureEvent
+from ruptures.models import Risk, RuptureEvent
 from ruptures.vocabulary import OPEN_STATUSES
 from sessions.models import Client, SessionStatus, TherapySession
 
@@ -35,6 +35,35 @@ class FlagQuerySet(models.QuerySet):
 
     def escalated(self):
         return self.filter(escalated=True)
+
+    def stalled(self):
+        """Stalled flags whose rupture is still open: a rupture with no next step.
+
+        They have no session, so they are reached through their rupture's client.
+        """
+        return self.filter(
+            reason=FlagReason.STALLED, rupture__repair_status__in=sorted(OPEN_STATUSES),
+            rupture__deleted_at__isnull=True, rupture__session__deleted_at__isnull=True,
+            rupture__session__client__deleted_at__isnull=True,
+        )
+
+    def stalled_visible_to(self, user):
+        return self.stalled().filter(rupture__session__client__in=Client.objects.visible_to(user))
+
+    def without_next_session(self, now=None):
+        """Stalled flags whose client still has nothing booked: a booking made later is a
+        next step, and the flags before that session take over (the flag itself stays)."""
+        now = now or timezone.now()
+        booked = TherapySession.objects.filter(
+            client=OuterRef("rupture__session__client"), status=SessionStatus.SCHEDULED, starts_at__gte=now
+        )
+        return self.exclude(Exists(booked))
+
+    def stalled_listing(self):
+        return self.select_related("rupture__session__client__therapist").order_by(
+            "rupture__session__client__therapist__last_name", "rupture__session__client__therapist__username",
+            "rupture__session__starts_at", "pk",
+        )
 
     def for_listing(self):
         """What a list of flags shows, in one query: session, client, rupture, therapist."""
@@ -175,11 +204,47 @@ class Flag(ClinicalRecord):
 
     @property
     def escalation_reason(self):
+        if self.reason == FlagReason.STALLED:
+            return "stalled"
         if self.reason in CHECK_REASONS:
             return "carried over" if self.carried_over else "client's intensity 4-5"
         if self.carried_over:
             return "carried over"
         return "high intensity" if self.escalated else ""
+
+
+class RiskAlert(models.Model):
+    """The supervisor is told at once of a risk recorded on a rupture (domain 6b).
+
+    One per rupture and risk: a rupture edited to a different risk is told again. Raised
+    and e-mailed by the same sweep as the flags, with the same claim, so two sweeps never
+    send it twice; never deleted.
+    """
+
+    rupture = models.ForeignKey(RuptureEvent, on_delete=models.PROTECT, related_name="risk_alerts", db_index=False)
+    risk = models.CharField(max_length=16, choices=Risk.choices)
+    raised_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rupture", "risk"], name="risk_alert_once_per_rupture_and_risk"),
+            models.CheckConstraint(
+                condition=Q(risk__in=[r for r in Risk.values if r != Risk.NONE]), name="risk_alert_risk_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(notified_at__isnull=True) | Q(claimed_at__isnull=False),
+                name="risk_alert_notified_after_claim",
+            ),
+        ]
+        indexes = [
+            # The sweep's claim: alerts not yet e-mailed.
+            models.Index(fields=["rupture"], condition=Q(notified_at__isnull=True), name="risk_alert_unnotified"),
+        ]
+
+    def __str__(self):
+        return f"risk alert {self.risk} on rupture {self.rupture_id}"
 
 
 class SweepHeartbeat(models.Model):

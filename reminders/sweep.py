@@ -9,6 +9,9 @@ The database is the source of truth: a sweep may run twice, concurrently, or be
 killed half-way and run again, and still give one flag per (R, U) (the unique
 constraint) and one e-mail per flag (the claim). Every step is one set-based statement,
 so a sweep runs the same few queries whatever the size of the clinic.
+
+A risk recorded on a rupture (domain 6b) does not wait for a session: the same sweep,
+asked for on commit by the save, raises a risk alert and e-mails the supervisor at once.
 """
 
 import logging
@@ -44,23 +47,24 @@ _HELD = f"'{SessionStatus.HELD}'"
 
 @dataclass(frozen=True)
 class RaisedFlag:
-    rupture: str | None  # RuptureEvent.key, as in caseload files (reason "rupture")
-    session: str  # TherapySession.key
+    rupture: str | None  # RuptureEvent.key, as in caseload files (reasons "rupture", "stalled")
+    session: str | None  # TherapySession.key; none for a stalled flag
     client: str  # case code
     therapist: str  # username
     escalated: bool
-    reason: str = "rupture"  # rupture | unlogged | drop
+    reason: str = "rupture"  # rupture | unlogged | drop | stalled
     check: str | None = None  # AllianceCheck.key (reasons "unlogged" and "drop")
 
     def as_json(self) -> dict:
-        """What `flag_open_ruptures --json` prints: a check's flag names the check, not a rupture."""
-        what = {"rupture": self.rupture} if self.reason == "rupture" else {"check": self.check}
+        """What `flag_open_ruptures --json` prints: a check's flag names the check, not a
+        rupture; a stalled flag has no session (null)."""
+        what = {"check": self.check} if self.reason in ("unlogged", "drop") else {"rupture": self.rupture}
         return {"reason": self.reason, **what, "session": self.session, "client": self.client,
                 "therapist": self.therapist, "escalated": self.escalated}
 
     @property
     def source(self) -> str:
-        return self.rupture if self.reason == "rupture" else self.check
+        return self.check if self.reason in ("unlogged", "drop") else self.rupture
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class SweepResult:
     client_id: int | None
     raised: tuple[RaisedFlag, ...]
     notified: Notified
+    risk_alerts: int = 0
+    risk_alerts_notified: int = 0
 
     def counts(self) -> dict:
         """What may be logged or handed to Celery: numbers, no keys and no case codes."""
@@ -88,6 +94,8 @@ class SweepResult:
             "escalations_notified": self.notified.escalations,
             "emails": self.notified.emails,
             "failed": self.notified.failed,
+            "risk_alerts": self.risk_alerts,
+            "risk_alerts_notified": self.risk_alerts_notified,
         }
 
 
@@ -97,14 +105,233 @@ def sweep(*, now: datetime | None = None, window: timedelta | None = None,
     clock = timezone.now()
     now = now or clock
     window = window if window is not None else timedelta(hours=settings.REMINDER_WINDOW_HOURS)
+    # Risk first: it is the one thing that must not wait behind the reminders.
+    risk_alerts = raise_risk_alerts(now=now, client_id=client_id, clock=clock)
+    risk_notified = notify_risk_alerts(now=now, client_id=client_id, clock=clock)
     raised = raise_flags(now=now, window=window, client_id=client_id, clock=clock)
     raised += raise_check_flags(now=now, window=window, client_id=client_id, clock=clock)
+    raised += raise_stalled_flags(now=now, client_id=client_id, clock=clock)
+    escalate_stalled_flags(now=now, client_id=client_id)
     notified = notify_pending(now=now, client_id=client_id, clock=clock)
     if client_id is None:
         # Only a full sweep proves that beat and a worker are alive; the on-commit
         # sweeps for one client would hide a dead beat.
         record_heartbeat(raised=len(raised), notified=notified.flags)
-    return SweepResult(now=now, window=window, client_id=client_id, raised=raised, notified=notified)
+    return SweepResult(
+        now=now, window=window, client_id=client_id, raised=raised, notified=notified,
+        risk_alerts=risk_alerts, risk_alerts_notified=risk_notified.escalations,
+    )
+
+
+# --- Stalled repairs -----------------------------------------------------------------------
+# An open rupture R is stalled at T when its client has nothing booked or held in the
+# STALLED_AFTER_DAYS after R's session (decided once those days have passed), or when the
+# first session after R's was a no-show or cancelled. One stalled flag per rupture, never
+# deleted; it escalates to the supervisor once R's session is STALLED_ESCALATE_DAYS old.
+# A discharged client's open ruptures are the discharge form's business, not a flag's.
+
+_MISSED = f"'{SessionStatus.NO_SHOW}', '{SessionStatus.CANCELLED}'"
+_DISCHARGED = "'discharged'"
+
+
+def raise_stalled_flags(*, now, client_id=None, clock=None) -> tuple[RaisedFlag, ...]:
+    params = {
+        "now": now, "clock": clock or timezone.now(), "client": client_id,
+        "after": timedelta(days=settings.STALLED_AFTER_DAYS),
+        "escalate": timedelta(days=settings.STALLED_ESCALATE_DAYS),
+    }
+    only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        WITH raised AS (
+            INSERT INTO reminders_flag (reason, rupture_id, session_id, raised_at, escalated, carried_over)
+            SELECT 'stalled', r.id, NULL, %(clock)s, rs.starts_at <= %(now)s - %(escalate)s, false
+            FROM ruptures_ruptureevent r
+            JOIN therapy_sessions_therapysession rs ON rs.id = r.session_id
+            JOIN therapy_sessions_client cl ON cl.id = rs.client_id
+            WHERE r.repair_status IN ({_OPEN})
+              AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND cl.deleted_at IS NULL
+              AND cl.status <> {_DISCHARGED}
+              AND rs.starts_at <= %(now)s
+              {only_client}
+              AND NOT EXISTS (
+                  SELECT 1 FROM reminders_flag done WHERE done.rupture_id = r.id AND done.reason = 'stalled'
+              )
+              AND (
+                  (rs.starts_at + %(after)s <= %(now)s AND NOT EXISTS (
+                      SELECT 1 FROM therapy_sessions_therapysession n
+                      WHERE n.client_id = rs.client_id AND n.deleted_at IS NULL
+                        AND n.status IN ({_SCHEDULED}, {_HELD})
+                        AND n.starts_at > rs.starts_at AND n.starts_at <= rs.starts_at + %(after)s
+                  ))
+                  OR (
+                      SELECT n.status FROM therapy_sessions_therapysession n
+                      WHERE n.client_id = rs.client_id AND n.deleted_at IS NULL AND n.starts_at > rs.starts_at
+                      ORDER BY n.starts_at LIMIT 1
+                  ) IN ({_MISSED})
+              )
+            ORDER BY r.id
+            ON CONFLICT (rupture_id, reason) WHERE reason = 'stalled' DO NOTHING
+            RETURNING rupture_id, escalated
+        )
+        SELECT r.key, NULL, c.code, t.username, raised.escalated, 'stalled'
+        FROM raised
+        JOIN ruptures_ruptureevent r ON r.id = raised.rupture_id
+        JOIN therapy_sessions_therapysession rs ON rs.id = r.session_id
+        JOIN therapy_sessions_client c ON c.id = rs.client_id
+        JOIN accounts_user t ON t.id = c.therapist_id
+        ORDER BY rs.starts_at, c.code, r.key
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return tuple(RaisedFlag(*row) for row in cursor.fetchall())
+
+
+def escalate_stalled_flags(*, now, client_id=None) -> int:
+    """A stalled rupture still open STALLED_ESCALATE_DAYS after its session goes to the supervisor."""
+    only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        UPDATE reminders_flag AS f SET escalated = true
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession rs
+        WHERE f.reason = 'stalled' AND NOT f.escalated
+          AND r.id = f.rupture_id AND rs.id = r.session_id
+          AND r.repair_status IN ({_OPEN}) AND r.deleted_at IS NULL AND rs.deleted_at IS NULL
+          AND rs.starts_at <= %(now)s - %(escalate)s
+          {only_client}
+    """
+    params = {"now": now, "client": client_id, "escalate": timedelta(days=settings.STALLED_ESCALATE_DAYS)}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[int, int]]:
+    """Claim the escalated stalled flags to e-mail to supervisors: [(flag id, therapist id)]."""
+    only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        UPDATE reminders_flag AS f SET escalation_claimed_at = %(clock)s
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession rs, therapy_sessions_client c
+        WHERE f.reason = 'stalled' AND f.escalated
+          AND r.id = f.rupture_id AND rs.id = r.session_id AND c.id = rs.client_id
+          AND r.repair_status IN ({_OPEN})
+          AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND c.deleted_at IS NULL
+          {only_client}
+          AND f.escalation_notified_at IS NULL
+          AND (f.escalation_claimed_at IS NULL OR f.escalation_claimed_at < %(stale)s)
+          AND EXISTS (
+              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user s ON s.id = l.supervisor_id
+              WHERE l.therapist_id = c.therapist_id
+                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
+                AND s.is_active AND s.email <> ''
+          )
+        RETURNING f.id, c.therapist_id
+    """
+    params = {
+        "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id, "today": timezone.localdate(now),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# --- Risk alerts (domain 6b) ------------------------------------------------------------
+
+
+def raise_risk_alerts(*, now, client_id=None, clock=None) -> int:
+    """One alert per rupture and risk recorded on a recent session; how many were new."""
+    only_client = "AND s.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        INSERT INTO reminders_riskalert (rupture_id, risk, raised_at)
+        SELECT r.id, r.risk, %(clock)s
+        FROM ruptures_ruptureevent r
+        JOIN therapy_sessions_therapysession s ON s.id = r.session_id
+        JOIN therapy_sessions_client c ON c.id = s.client_id
+        WHERE r.risk <> 'none' AND s.starts_at >= %(since)s
+          AND r.deleted_at IS NULL AND s.deleted_at IS NULL AND c.deleted_at IS NULL
+          {only_client}
+          AND NOT EXISTS (
+              SELECT 1 FROM reminders_riskalert a WHERE a.rupture_id = r.id AND a.risk = r.risk
+          )
+        ORDER BY r.id
+        ON CONFLICT (rupture_id, risk) DO NOTHING
+    """
+    params = {
+        "clock": clock or timezone.now(), "client": client_id,
+        "since": now - timedelta(days=settings.RISK_ALERT_DAYS),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def claim_risk_alerts(*, now, clock, client_id=None) -> list[tuple[int, int]]:
+    """Claim the risk alerts to e-mail: [(alert id, therapist id)], like the flags' claims.
+
+    Only alerts whose rupture still carries that risk and whose therapist has a current
+    supervisor who can receive e-mail; the rest wait for one.
+    """
+    only_client = "AND s.client_id = %(client)s" if client_id is not None else ""
+    sql = f"""
+        UPDATE reminders_riskalert AS a SET claimed_at = %(clock)s
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession s, therapy_sessions_client c
+        WHERE r.id = a.rupture_id AND s.id = r.session_id AND c.id = s.client_id
+          AND r.risk = a.risk
+          AND r.deleted_at IS NULL AND s.deleted_at IS NULL AND c.deleted_at IS NULL
+          {only_client}
+          AND a.notified_at IS NULL
+          AND (a.claimed_at IS NULL OR a.claimed_at < %(stale)s)
+          AND EXISTS (
+              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user sv ON sv.id = l.supervisor_id
+              WHERE l.therapist_id = c.therapist_id
+                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
+                AND sv.is_active AND sv.email <> ''
+          )
+        RETURNING a.id, c.therapist_id
+    """
+    params = {
+        "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id,
+        "today": timezone.localdate(now),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def notify_risk_alerts(*, now, client_id=None, clock=None) -> Notified:
+    clock = clock or timezone.now()
+    claimed = claim_risk_alerts(now=now, clock=clock, client_id=client_id)
+    if not claimed:
+        return Notified()
+    by_therapist = defaultdict(list)
+    for alert_id, therapist_id in claimed:
+        by_therapist[therapist_id].append(alert_id)
+    per_supervisor = _current_supervisors(now, by_therapist)
+    letters = []
+    for supervisor, therapists in per_supervisor.items():
+        alert_ids = [pk for t in therapists for pk in by_therapist[t.pk]]
+        supervisees = [(str(t), len(by_therapist[t.pk])) for t in therapists]
+        letters.append((alert_ids, _letter("risk", supervisor, {
+            "alerts": len(alert_ids), "supervisees": supervisees,
+        })))
+    outcome = _send(letters)
+    unsent = {pk for pk, _ in claimed} - outcome.sent
+    _settle("claimed_at", "notified_at", clock=clock, sent=outcome.sent, unsent=unsent,
+            table="reminders_riskalert")
+    return Notified(escalations=len(outcome.sent), emails=outcome.emails, failed=outcome.emails_failed)
+
+
+def _current_supervisors(now, by_therapist):
+    """{supervisor: [their supervisees among these therapists]}, in one query."""
+    links = (
+        SupervisionLink.objects.active(timezone.localdate(now))
+        .filter(therapist_id__in=list(by_therapist), supervisor__is_active=True)
+        .exclude(supervisor__email="")
+        .select_related("supervisor", "therapist")
+        .order_by("supervisor_id", "therapist__last_name", "therapist__username")
+    )
+    per_supervisor = defaultdict(list)
+    for link in links:
+        per_supervisor[link.supervisor].append(link.therapist)
+    return per_supervisor
 
 
 def raise_flags(*, now, window, client_id=None, clock=None) -> tuple[RaisedFlag, ...]:
@@ -379,21 +606,13 @@ def _notify_therapists(*, now, client_id, clock) -> Notified:
 
 def _notify_supervisors(*, now, client_id, clock) -> Notified:
     claimed = claim_for_supervisors(now=now, clock=clock, client_id=client_id)
+    claimed += claim_stalled_for_supervisors(now=now, clock=clock, client_id=client_id)
     if not claimed:
         return Notified()
     by_therapist = defaultdict(list)
     for flag_id, therapist_id in claimed:
         by_therapist[therapist_id].append(flag_id)
-    links = (
-        SupervisionLink.objects.active(timezone.localdate(now))
-        .filter(therapist_id__in=list(by_therapist), supervisor__is_active=True)
-        .exclude(supervisor__email="")
-        .select_related("supervisor", "therapist")
-        .order_by("supervisor_id", "therapist__last_name", "therapist__username")
-    )
-    per_supervisor = defaultdict(list)
-    for link in links:
-        per_supervisor[link.supervisor].append(link.therapist)
+    per_supervisor = _current_supervisors(now, by_therapist)
     letters = []
     for supervisor, therapists in per_supervisor.items():
         flag_ids = [pk for t in therapists for pk in by_therapist[t.pk]]
@@ -410,7 +629,7 @@ def _notify_supervisors(*, now, client_id, clock) -> Notified:
     return Notified(escalations=len(outcome.sent), emails=outcome.emails, failed=outcome.emails_failed)
 
 
-def _settle(claimed, notified, *, clock, sent, unsent):
+def _settle(claimed, notified, *, clock, sent, unsent, table="reminders_flag"):
     """Mark the sent flags notified and hand the unsent back, in one statement.
 
     Only rows this sweep still holds (claimed at `clock`) are touched: a claim taken
@@ -419,7 +638,7 @@ def _settle(claimed, notified, *, clock, sent, unsent):
     if not sent and not unsent:
         return
     sql = f"""
-        UPDATE reminders_flag
+        UPDATE {table}
         SET {notified} = CASE WHEN id = ANY(%(sent)s) THEN %(now)s END,
             {claimed} = CASE WHEN id = ANY(%(sent)s) THEN {claimed} END
         WHERE id = ANY(%(touched)s) AND {claimed} = %(clock)s AND {notified} IS NULL

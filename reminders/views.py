@@ -5,7 +5,7 @@ from audit.log import record
 from audit.models import Action
 from ruptures.models import RuptureEvent
 from sessions.access import get_session_for
-from strategies.suggestions import facts_of, known_before, suggestions_for
+from strategies.suggestions import advice_for, facts_of, known_before
 
 
 @require_GET
@@ -19,13 +19,14 @@ def session_brief(request, pk):
         RuptureEvent.objects.open()
         .filter(session__client=client, session__starts_at__lt=session.starts_at)
         .select_related("session")
+        .prefetch_related("attempts")
         .order_by("session__starts_at", "pk")
     )
     # Suggestions are computed afresh: the client's history may have moved on since
     # the rupture was logged, and the engine reads it up to this session, once for all.
     known = known_before(session, [r.kind for r in open_ruptures])
     items = [
-        {"rupture": r, "flag": flags.get(r.pk), "suggestions": suggestions_for(session, facts_of(r), known)}
+        {"rupture": r, "flag": flags.get(r.pk), "advice": advice_for(session, facts_of(r, r.attempts.all()), known)}
         for r in open_ruptures
     ]
     shown = {item["rupture"].pk for item in items}

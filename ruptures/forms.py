@@ -9,8 +9,10 @@ from ruptures.models import (
     Marker,
     RepairAttempt,
     RepairStatus,
+    Risk,
     RuptureEvent,
     Source,
+    Stage,
     Strategy,
 )
 from sessions.models import SessionStatus
@@ -46,13 +48,21 @@ class RuptureForm(forms.ModelForm):
         choices=InternalSignal.choices, widget=forms.CheckboxSelectMultiple, required=False,
         label="What did you notice in yourself?",
     )
+    risk = forms.ChoiceField(
+        choices=Risk.choices, widget=forms.RadioSelect, required=False,
+        label="Is there a risk concern?",
+        help_text=(
+            "Asked whenever hopelessness is marked at intensity 4 or 5. Any risk puts the "
+            "clinic's risk protocol first and tells your supervisor at once."
+        ),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = RuptureEvent
         fields = [
             "kind", "actor", "markers", "intensity", "minute", "source", "internal_signals",
-            "internal_signals_other", "noticed", "hypothesis", "plan",
+            "internal_signals_other", "risk", "declined_relational_talk", "noticed", "hypothesis", "plan",
         ]
         widgets = {
             "noticed": forms.Textarea(attrs={"rows": 2}),
@@ -108,10 +118,33 @@ class RuptureForm(forms.ModelForm):
             self.add_error("internal_signals_other", "Say in a few words what the other signal was.")
         if other_text and InternalSignal.OTHER not in signals:
             cleaned["internal_signals"] = [*signals, InternalSignal.OTHER]
+        if not cleaned.get("risk"):
+            if self.asks_about_risk(cleaned):
+                self.add_error(
+                    "risk",
+                    "You marked hopelessness at intensity 4 or 5: say whether there is a risk "
+                    "concern (choose \"No risk concern\" if there is none).",
+                )
+            cleaned["risk"] = Risk.NONE
         if "version" in self.errors:
             # A hidden field: its error is said at the top of the form.
             self.add_error(None, MISSING_VERSION)
         return cleaned
+
+    def asks_about_risk(self, data=None):
+        """Section 6b: hopelessness at intensity 4-5 makes the form ask about risk."""
+        if data is None:
+            source = self.data if self.is_bound else {**self.initial}
+            markers = source.getlist("markers") if hasattr(source, "getlist") else source.get("markers") or []
+            if not markers and not self.is_bound and self.instance.pk:
+                markers = self.instance.markers
+            try:
+                intensity = int(source.get("intensity") or (self.instance.intensity or 0))
+            except (TypeError, ValueError):
+                intensity = 0
+        else:
+            markers, intensity = data.get("markers") or [], data.get("intensity") or 0
+        return v.RISK_PROMPT_MARKER in markers and intensity >= v.RISK_PROMPT_MIN_INTENSITY
 
     def clean_markers(self):
         # Keep the vocabulary's order so that equal sets are stored identically.
@@ -129,10 +162,14 @@ class RepairAttemptForm(forms.ModelForm):
     outcome = forms.ChoiceField(
         choices=[(s, RepairStatus(s).label) for s in ATTEMPT_OUTCOMES], widget=forms.RadioSelect
     )
+    stage_reached = forms.ChoiceField(
+        choices=[("", "Not recorded")] + Stage.choices, required=False, label="How far did it get?",
+        help_text="The furthest stage of resolution reached; the next suggestions start from it.",
+    )
 
     class Meta:
         model = RepairAttempt
-        fields = ["session", "strategy", "outcome", "note"]
+        fields = ["session", "strategy", "outcome", "stage_reached", "note"]
         widgets = {"note": forms.Textarea(attrs={"rows": 2})}
         labels = {"session": "Tried in session"}
 

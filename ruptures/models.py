@@ -28,6 +28,8 @@ InternalSignal = _choices("InternalSignal", v.INTERNAL_SIGNALS)
 Source = _choices("Source", v.SOURCES)
 RepairStatus = _choices("RepairStatus", v.REPAIR_STATUSES)
 Strategy = _choices("Strategy", v.STRATEGY_TABLE)
+Risk = _choices("Risk", v.RISKS)
+Stage = _choices("Stage", v.STAGES)
 
 OPEN_STATUSES = sorted(v.OPEN_STATUSES)
 ATTEMPT_OUTCOMES = [s for s in RepairStatus.values if s != RepairStatus.UNADDRESSED]
@@ -42,6 +44,9 @@ class RuptureEventQuerySet(models.QuerySet):
 
     def open(self):
         return self.filter(repair_status__in=OPEN_STATUSES)
+
+    def with_risk(self):
+        return self.exclude(risk=Risk.NONE)
 
 
 @pghistory.track(append_only=True, level=pgtrigger.Statement)
@@ -70,6 +75,11 @@ class RuptureEvent(ClinicalRecord):
     plan = models.TextField("plan to check it", blank=True)
     repair_status = models.CharField(
         max_length=24, choices=RepairStatus.choices, default=RepairStatus.UNADDRESSED
+    )
+    # Section 6b: safety comes before the relationship.
+    risk = models.CharField("risk concern", max_length=16, choices=Risk.choices, default=Risk.NONE)
+    declined_relational_talk = models.BooleanField(
+        "the client declined to talk about our relationship", default=False
     )
     # Optimistic locking: an edit names the version it started from, and loses to
     # nobody silently (see services.update_rupture).
@@ -107,6 +117,7 @@ class RuptureEvent(ClinicalRecord):
             models.CheckConstraint(
                 condition=Q(repair_status__in=RepairStatus.values), name="rupture_status_valid"
             ),
+            models.CheckConstraint(condition=Q(risk__in=Risk.values), name="rupture_risk_valid"),
             models.CheckConstraint(
                 condition=Q(markers__contained_by=Marker.values), name="rupture_markers_known"
             ),
@@ -127,6 +138,8 @@ class RuptureEvent(ClinicalRecord):
                 fields=["session"], condition=Q(repair_status__in=OPEN_STATUSES),
                 name="rupture_open_by_session",
             ),
+            # The sweep's risk alerts and the supervisor's home page: ruptures with a risk.
+            models.Index(fields=["session"], condition=~Q(risk="none"), name="rupture_with_risk"),
         ]
 
     def __str__(self):
@@ -142,6 +155,10 @@ class RuptureEvent(ClinicalRecord):
     @property
     def client(self):
         return self.session.client
+
+    @property
+    def has_risk(self):
+        return self.risk != Risk.NONE
 
     def marker_labels(self):
         return [Marker(m).label for m in self.markers]
@@ -172,6 +189,8 @@ class RepairAttempt(ClinicalRecord):
     outcome = models.CharField(
         max_length=24, choices=[(s, RepairStatus(s).label) for s in ATTEMPT_OUTCOMES]
     )
+    # Section 6d: how far the repair got (optional).
+    stage_reached = models.CharField(max_length=24, choices=Stage.choices, blank=True)
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -193,6 +212,9 @@ class RepairAttempt(ClinicalRecord):
             models.CheckConstraint(condition=deletion_recorded(), name="attempt_deletion_recorded"),
             models.CheckConstraint(condition=Q(strategy__in=Strategy.values), name="attempt_strategy_valid"),
             models.CheckConstraint(condition=Q(outcome__in=ATTEMPT_OUTCOMES), name="attempt_outcome_valid"),
+            models.CheckConstraint(
+                condition=Q(stage_reached="") | Q(stage_reached__in=Stage.values), name="attempt_stage_valid"
+            ),
         ]
 
     def __str__(self):

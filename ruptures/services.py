@@ -13,7 +13,7 @@ from sessions.models import SessionStatus, TherapySession
 # The fields a therapist edits on the rupture form, in the order the form shows them.
 EDITABLE_FIELDS = (
     "kind", "actor", "markers", "intensity", "minute", "source", "internal_signals",
-    "internal_signals_other", "noticed", "hypothesis", "plan",
+    "internal_signals_other", "risk", "declined_relational_talk", "noticed", "hypothesis", "plan",
 )
 
 
@@ -41,6 +41,7 @@ def log_rupture(*, session: TherapySession, data: dict, by) -> RuptureEvent:
         TherapySession.objects.filter(pk=session.pk).update(status=SessionStatus.HELD)
         session.status = SessionStatus.HELD
     fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
+    # The sweep this asks for also tells the supervisor at once of a risk (domain 6b).
     caseload_changed.send(sender=RuptureEvent, client_id=session.client_id)
     return RuptureEvent.objects.create(session=session, created_by=by, updated_by=by, **fields)
 
@@ -62,9 +63,10 @@ def set_repair_status(*, rupture: RuptureEvent, status: str, expected_version: i
 
 @transaction.atomic
 def record_attempt(*, rupture: RuptureEvent, session: TherapySession, strategy: str,
-                   outcome: str, note: str, by) -> RepairAttempt:
+                   outcome: str, note: str, by, stage_reached: str = "") -> RepairAttempt:
     attempt = RepairAttempt.objects.create(
-        rupture=rupture, session=session, strategy=strategy, outcome=outcome, note=note, created_by=by
+        rupture=rupture, session=session, strategy=strategy, outcome=outcome, note=note,
+        stage_reached=stage_reached, created_by=by,
     )
     # The newest attempt's outcome is the rupture's status. Attempts add to the record
     # rather than overwrite it, so no version check, but the version still moves on so

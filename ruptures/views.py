@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from django.contrib import messages
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -12,7 +14,7 @@ from ruptures.forms import MISSING_VERSION, RepairAttemptForm, RepairStatusForm,
 from ruptures.history import history_of
 from ruptures.models import Kind, Strategy
 from sessions.access import get_session_for
-from strategies.suggestions import facts_from, facts_of, suggestions_for
+from strategies.suggestions import advice_for, facts_from, facts_of
 
 
 @require_http_methods(["GET", "POST"])
@@ -85,7 +87,10 @@ def _render_form(request, form, session, *, rupture=None, conflict=None, status=
     context = {"form": form, "session": session, "rupture": rupture, "conflict": conflict}
     template = "ruptures/rupture_form.html"
     if request.htmx and request.method == "GET" and request.htmx.target == "suggestions":
-        return render(request, template + "#suggestions", {**context, **_live_suggestions(request.GET, session)})
+        live = _live_suggestions(request.GET, session, fallback=rupture)
+        return render(request, template + "#suggestions", {**context, **live})
+    if request.htmx and request.method == "GET" and request.htmx.target == "risk":
+        return render(request, template + "#risk", context)
     if request.htmx and request.method == "GET":
         template += "#markers"
     else:
@@ -99,9 +104,14 @@ def _live_suggestions(data, session, fallback=None):
     if facts is None and fallback is not None:
         facts = facts_of(fallback)
     if facts is None:
-        return {"suggestions": []}
+        return {"suggestions": [], "advice": None}
+    if fallback is not None:
+        # Editing: what was tried on this rupture still counts.
+        facts = replace(facts, attempts=facts_of(fallback, fallback.attempts.all()).attempts)
+    advice = advice_for(session, facts)
     return {
-        "suggestions": suggestions_for(session, facts),
+        "advice": advice,
+        "suggestions": advice.suggestions,
         "client_code": session.client.code,
         "kind_label": Kind(facts.kind).label,
     }
@@ -112,14 +122,17 @@ def rupture_detail(request, pk):
     rupture = get_rupture_for(request.user, pk)
     record(request, Action.VIEW, "rupture", key=rupture.key, client=rupture.session.client)
     can_edit = rupture.session.client.is_editable_by(request.user)
+    attempts = list(rupture.attempts.select_related("session", "created_by"))
+    advice = advice_for(rupture.session, facts_of(rupture, attempts))
     context = {
         "rupture": rupture,
         "client": rupture.session.client,
-        "attempts": rupture.attempts.select_related("session", "created_by"),
+        "attempts": attempts,
         "can_edit": can_edit,
     }
     context.update(
-        suggestions=suggestions_for(rupture.session, facts_of(rupture)),
+        advice=advice,
+        suggestions=advice.suggestions,
         client_code=rupture.session.client.code,
         kind_label=rupture.get_kind_display(),
         history=history_of(rupture),

@@ -65,6 +65,7 @@ SOURCES = (
     ("task_disagreement", "Disagreement about a task"),
     ("goal_disagreement", "Disagreement about a goal"),
     ("therapist_intervention", "Something I said or did"),
+    ("identity_or_culture", "Their identity, culture or background felt misunderstood or slighted"),
     ("pattern", "A pattern: how the client relates"),
     ("unknown", "Not sure yet"),
 )
@@ -94,6 +95,43 @@ SESSION_MAX_MINUTES = 480
 
 # Case codes appear in URLs and exports, so they are short, plain and never a name.
 CASE_CODE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}"
+
+# Section 6b: a risk concern comes before the relationship.
+RISKS = (
+    ("none", "No risk concern"),
+    ("self_harm", "Self-harm, suicidal talk or hopelessness with risk"),
+    ("harm_to_others", "Risk of harm to others"),
+    ("acute_crisis", "Acute crisis (intoxication, dissociation, ...)"),
+    ("safeguarding", "Safeguarding: a child or vulnerable adult at risk"),
+)
+NO_RISK = "none"
+
+# The marker and intensities at which the rupture form asks about risk (section 6b).
+RISK_PROMPT_MARKER = "self_criticism_hopelessness"
+RISK_PROMPT_MIN_INTENSITY = 4
+
+# Section 6a: when a suggestion is for.
+WHENS = (
+    ("in_the_moment", "If it happens again in the room"),
+    ("next_session", "At the next session"),
+    ("over_time", "Over the coming sessions"),
+)
+
+# Section 6d: how far a repair attempt got, in the order the stages come.
+STAGES = (
+    ("attended", "Attended to the marker and invited the client back to it"),
+    ("explored_experience", "Explored the client's experience of the rupture"),
+    ("explored_avoidance", "Explored what held the client back from saying it"),
+    ("wish_or_need_voiced", "The underlying wish or need was voiced"),
+)
+
+# How a therapy ended, asked at discharge.
+ENDINGS = (
+    ("planned", "Planned ending"),
+    ("dropout", "The client dropped out"),
+    ("transfer", "Transferred to another service or therapist"),
+    ("other", "Other"),
+)
 
 FAMILIES = (
     ("immediate", "Immediate"),

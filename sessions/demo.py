@@ -19,7 +19,7 @@ from accounts.models import Role, SupervisionLink, User
 from checks.demo import demo_checks
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
-from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
+from sessions.models import Client, ClientStatus, Ending, SessionStatus, TherapySession
 
 DEMO_PASSWORD = "rupture-demo-2026"
 BATCH = 5000
@@ -126,9 +126,15 @@ def _clients(scale, therapists, rng, now):
     for n in range(scale.clients):
         roll = rng.random()
         status = ClientStatus.ACTIVE if roll < 0.8 else ClientStatus.DISCHARGED if roll < 0.93 else ClientStatus.PAUSED
+        ending, discharged_at = "", None
+        if status == ClientStatus.DISCHARGED:
+            # About one client in five drops out (domain section 9); most endings are planned.
+            ending = rng.choices(Ending.values, weights=[55, 30, 10, 5])[0]
+            discharged_at = now - timedelta(days=rng.randint(1, 6))
         clients.append(Client(
             code=f"C-{n + 1:0{max(width, 4)}d}", therapist=therapists[n % len(therapists)],
             status=status, started_on=(now - timedelta(weeks=scale.weeks + rng.randint(0, 40))).date(),
+            ending=ending, discharged_at=discharged_at,
         ))
     return Client.objects.bulk_create(clients, batch_size=BATCH)
 

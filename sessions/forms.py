@@ -3,7 +3,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from sessions.models import Client, SessionStatus, TherapySession
+from sessions.models import Client, ClientStatus, Ending, SessionStatus, TherapySession
 
 
 class ClientForm(forms.ModelForm):
@@ -20,6 +20,19 @@ class ClientForm(forms.ModelForm):
             self.fields["code"].help_text = "The case code cannot change once a client exists."
         else:
             self.fields["code"].help_text = "The clinic's case code, e.g. C-0042. Never a name."
+        if self.instance.status != ClientStatus.DISCHARGED:
+            # Discharging asks how the therapy ended and shows what is still open: its own form.
+            self.fields["status"].choices = [
+                c for c in self.fields["status"].choices if c[0] != ClientStatus.DISCHARGED
+            ]
+            self.fields["status"].help_text = "To discharge the client, use Discharge on the client's page."
+
+
+class DischargeForm(forms.Form):
+    ending = forms.ChoiceField(
+        choices=Ending.choices, widget=forms.RadioSelect, label="How did the therapy end?",
+        error_messages={"required": "Say how the therapy ended: the clinic's reports count endings."},
+    )
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

@@ -36,6 +36,10 @@ class ClientStatus(models.TextChoices):
     DISCHARGED = "discharged", "Discharged"
 
 
+# How a therapy ended: the slugs live with the rest of the vocabulary (pure Python).
+Ending = models.TextChoices("Ending", [(slug.upper(), (slug, label)) for slug, label in v.ENDINGS])
+
+
 class ClientQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Clients whose records the user may read: their own, or their supervisees'."""
@@ -66,6 +70,9 @@ class Client(ClinicalRecord):
     )
     status = models.CharField(max_length=16, choices=ClientStatus.choices, default=ClientStatus.ACTIVE)
     started_on = models.DateField(default=timezone.localdate)
+    # Asked by the discharge form; the reports count endings by kind.
+    ending = models.CharField("how the therapy ended", max_length=16, choices=Ending.choices, blank=True)
+    discharged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AliveManager.from_queryset(ClientQuerySet)()
@@ -83,6 +90,14 @@ class Client(ClinicalRecord):
             models.CheckConstraint(condition=deletion_recorded(), name="client_deletion_recorded"),
             models.CheckConstraint(condition=Q(status__in=ClientStatus.values), name="client_status_valid"),
             models.CheckConstraint(condition=Q(code__regex=CASE_CODE_RE), name="client_code_format"),
+            models.CheckConstraint(
+                condition=Q(ending="") | Q(ending__in=Ending.values), name="client_ending_valid"
+            ),
+            # How a therapy ended belongs to a therapy that did.
+            models.CheckConstraint(
+                condition=Q(status="discharged") | Q(ending="", discharged_at__isnull=True),
+                name="client_ending_only_when_discharged",
+            ),
         ]
 
     def __str__(self):

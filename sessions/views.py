@@ -16,7 +16,7 @@ from checks.trend import points_for, trend_svg
 from reminders.services import enqueue_sweep
 from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.access import get_client_for, get_session_for
-from sessions.forms import ClientForm, SessionForm, SessionStatusForm
+from sessions.forms import ClientForm, DischargeForm, SessionForm, SessionStatusForm
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 
 CLIENTS_PER_PAGE = 50
@@ -90,10 +90,34 @@ def client_edit(request, code):
     client = get_client_for(request.user, code, write=True)
     form = ClientForm(request.POST or None, instance=client)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        client = form.save(commit=False)
+        if client.status != ClientStatus.DISCHARGED:
+            # Taken back into therapy: the ending was of a therapy that goes on after all.
+            client.ending, client.discharged_at = "", None
+        client.save()
         messages.success(request, f"Client {client.code} updated.")
         return redirect(client)
     return render(request, "sessions/client_form.html", {"form": form, "client": client})
+
+
+@require_http_methods(["GET", "POST"])
+def client_discharge(request, code):
+    """Ask how the therapy ended, with the client's open ruptures in view first."""
+    client = get_client_for(request.user, code, write=True)
+    form = DischargeForm(request.POST if request.method == "POST" else None, initial={"ending": client.ending})
+    if request.method == "POST" and form.is_valid():
+        client.ending = form.cleaned_data["ending"]
+        client.discharged_at = client.discharged_at or timezone.now()
+        client.status = ClientStatus.DISCHARGED
+        client.save(update_fields=["ending", "discharged_at", "status"])
+        messages.success(request, f"Client {client.code} discharged: {client.get_ending_display().lower()}.")
+        return redirect(client)
+    open_ruptures = (
+        RuptureEvent.objects.filter(session__client=client).open()
+        .select_related("session").order_by("session__starts_at", "pk")
+    )
+    context = {"client": client, "form": form, "open_ruptures": open_ruptures}
+    return render(request, "sessions/client_discharge.html", context, status=400 if form.errors else 200)
 
 
 @require_http_methods(["GET", "POST"])

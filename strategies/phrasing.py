@@ -112,6 +112,21 @@ WATCH_FOR = {
     ),
 }
 
+# Rationales read "<phrase> did not help the last two times".
+TRIED_PHRASES = {
+    "clarify_misunderstanding": "clarifying the misunderstanding",
+    "provide_rationale": "explaining the rationale",
+    "change_tasks_goals": "revising the task",
+    "validate_defensive_posture": "validating the client's reluctance",
+    "redirect_refocus": "returning to the agreed focus",
+    "invite_discussion": "inviting them to talk about the relationship",
+    "acknowledge_contribution": "owning your part",
+    "disclose_internal_experience": "disclosing what you noticed in yourself",
+    "link_to_session_pattern": "linking it to a pattern between you",
+    "link_to_outside_pattern": "linking it to patterns outside therapy",
+    "new_relational_experience": "responding against the client's expectation",
+}
+
 # Rationales read "the client <phrase>", so each phrase is what was seen, past tense.
 MARKER_PHRASES = {
     "denial": "denied a feeling that was evident in the room",

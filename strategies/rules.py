@@ -13,6 +13,11 @@ The weights come in tiers, so that a principle always beats a nudge:
     4 to 22   the strategies that follow it for that source
     1 to 5    nudges from the kind, the markers, the intensity, the internal signals
 
+Besides the weights, four smaller tables (after ``RULES``) say what the weights cannot:
+``WHEN`` (section 6a: when each strategy is for), ``HOLD_BACK`` (section 6c and the
+identity rule: what must not lead, and why), ``NEXT_STEPS`` (section 6d: where the
+next attempt starts from the stage the last one reached) and ``SAFETY_FIRST`` (6b).
+
 The nudges are grouped (one rule per group of markers or signals, however many of the
 group were seen) so that a long list of markers cannot outvote the source.
 ``tests/test_engine.py`` checks these principles on generated ruptures.
@@ -38,6 +43,9 @@ MARKER = _names(vocabulary.MARKERS)
 SIGNAL = _names(vocabulary.INTERNAL_SIGNALS)
 KIND = _names(vocabulary.KINDS)
 ACTOR = _names(vocabulary.ACTORS)
+RISK = _names(vocabulary.RISKS)
+STAGE = _names(vocabulary.STAGES)
+WHEN = _names(vocabulary.WHENS)
 
 # The recurrence rule's window and threshold: one home, in the vocabulary.
 RECURRENCE_WINDOW = vocabulary.RECURRENCE_WINDOW
@@ -56,10 +64,18 @@ class When:
     any_signal: frozenset = frozenset()
     min_intensity: int = 1
     max_intensity: int = 5
+    risk_in: frozenset = frozenset()
+    declined_relational_talk: bool | None = None
+    # The rupture came in one of the first N sessions of the therapy (when known).
+    max_session_number: int | None = None
+    # An immediate strategy ended unresolved with this client for this kind of rupture.
+    failed_immediate: bool | None = None
+    # The stage the last repair attempt on this rupture reached.
+    last_stage_in: frozenset = frozenset()
 
     def __post_init__(self):
         # The table is written with plain sets for readability; freeze them here.
-        for name in ("source_in", "any_marker", "any_signal"):
+        for name in ("source_in", "any_marker", "any_signal", "risk_in", "last_stage_in"):
             object.__setattr__(self, name, frozenset(getattr(self, name)))
 
 
@@ -68,7 +84,8 @@ class Rule:
     name: str
     when: When
     weights: Mapping[str, int]
-    # Filled in with {markers}, {signals}, {recurring}, {recurring_marks}, {intensity}.
+    # Filled in with {markers}, {signals}, {recurring}, {recurring_marks}, {intensity},
+    # {failed_before}, {session_number}.
     because: str
     # Phrasings and cautions that fit this situation better than the defaults.
     examples: Mapping[str, str] = field(default_factory=dict)
@@ -189,9 +206,10 @@ RULES = (
                 "matters to me."
             ),
             STRATEGY.clarify_misunderstanding: (
-                "Can I check what you've understood about how things work here? I want to "
-                "be sure nothing has left you with the wrong impression about who hears "
-                "what you tell me, or about the arrangements between us."
+                "Can I check what you've understood about who hears what you tell me? I keep "
+                "brief notes, and my clinical supervisor reads them to help me help you; "
+                "beyond that, I'd only share anything if someone's safety were at serious "
+                "risk, and I'd try to talk with you first. What worries you about it?"
             ),
         },
     ),
@@ -306,6 +324,168 @@ RULES = (
                 "with a lot."
             ),
         },
+    ),
+    Rule(
+        "source-identity-or-culture",
+        When(source_in={SOURCE.identity_or_culture}),
+        {
+            STRATEGY.acknowledge_contribution: 30,
+            STRATEGY.invite_discussion: 22,
+            STRATEGY.validate_defensive_posture: 12,
+            STRATEGY.clarify_misunderstanding: 4,
+        },
+        "the client experienced something about their identity, culture or background as "
+        "misunderstood or slighted: own it and validate first",
+        examples={
+            STRATEGY.acknowledge_contribution: (
+                "I think what I said came from my own assumptions rather than from what "
+                "you've told me about your life, and I'm sorry. I'd like to understand how "
+                "it really is for you, if you're willing to tell me."
+            ),
+            STRATEGY.invite_discussion: (
+                "I'd like to hear what it was like to hear that from me. I may well have "
+                "got something wrong about where you come from, and I'd rather know than "
+                "carry on as if I hadn't."
+            ),
+            STRATEGY.validate_defensive_posture: (
+                "It makes sense that you'd bristle at that. You shouldn't have to explain "
+                "or defend who you are to me."
+            ),
+        },
+        watch_for={
+            STRATEGY.acknowledge_contribution: (
+                "Whether the client has to reassure you or educate you; keep the focus on "
+                "their experience, and take your own assumptions to supervision."
+            ),
+        },
+    ),
+    # --- Safety, and when talk about the relationship waits (sections 6b and 6c) ---------
+    # These keep a non-metacommunicative move available whenever HOLD_BACK sets the
+    # metacommunication aside, so the top suggestion is never one that was held back.
+    Rule(
+        "risk-after-safety",
+        When(risk_in={RISK.self_harm, RISK.harm_to_others, RISK.acute_crisis, RISK.safeguarding}),
+        {STRATEGY.new_relational_experience: 12, STRATEGY.validate_defensive_posture: 10},
+        "there is a risk concern: once safety has been addressed, stay steady and warm "
+        "without pressing for talk about the relationship",
+        examples={
+            STRATEGY.new_relational_experience: (
+                "(Once the risk protocol has been followed: stay steady, warm and "
+                "unhurried.) \"I'm glad you told me how bad it has got. We'll take it one "
+                'step at a time, together."'
+            ),
+            STRATEGY.validate_defensive_posture: (
+                "It makes sense that you don't feel like talking about much else right now. "
+                "We don't have to; what matters first is that you're safe."
+            ),
+        },
+    ),
+    Rule(
+        "therapist-caught-up",
+        When(any_signal={SIGNAL.irritated, SIGNAL.defensive, SIGNAL.pressured}, min_intensity=4),
+        {STRATEGY.validate_defensive_posture: 6, STRATEGY.acknowledge_contribution: 2},
+        "you felt {signals} in a strong rupture (intensity {intensity} of 5): step back "
+        "first, then side with the client's position rather than argue",
+        watch_for={
+            STRATEGY.validate_defensive_posture: (
+                "Your own pull to win the point; if it is still there before the next "
+                "session, take it to supervision first."
+            ),
+        },
+    ),
+    Rule(
+        "declined-relational-talk",
+        When(declined_relational_talk=True),
+        {STRATEGY.new_relational_experience: 12, STRATEGY.validate_defensive_posture: 10},
+        "the client has said they do not want to talk about the relationship, so respond "
+        "in a way that shows it differently rather than naming it",
+    ),
+    Rule(
+        "first-sessions",
+        When(max_session_number=2),
+        {
+            STRATEGY.provide_rationale: 12,
+            STRATEGY.validate_defensive_posture: 8,
+            STRATEGY.clarify_misunderstanding: 6,
+        },
+        "it is session {session_number} of the therapy, where explaining how the work goes "
+        "and siding with the client's caution fit better than talk about the relationship",
+        examples={
+            STRATEGY.provide_rationale: (
+                "Since we're just starting, can I say a little about how this works? There's "
+                "no right way to do it, and it helps me most when you tell me if something "
+                "doesn't fit, even if it's something I suggested."
+            ),
+        },
+    ),
+    # --- What failed before (section 6) ---------------------------------------------------
+    Rule(
+        "immediate-repair-failed-before",
+        When(actor=ACTOR.client, failed_immediate=True),
+        {
+            STRATEGY.invite_discussion: 30,
+            STRATEGY.disclose_internal_experience: 14,
+            STRATEGY.new_relational_experience: 10,
+            STRATEGY.link_to_session_pattern: 8,
+        },
+        "{failed_before} with this client for this kind of rupture, so explore what is "
+        "happening between you rather than try another quick fix",
+        examples={
+            STRATEGY.invite_discussion: (
+                "We've tried changing things a couple of times now and it still doesn't "
+                "feel right between us. Rather than me suggesting something else, I'd like "
+                "to understand what it's like for you when we get to this point."
+            ),
+        },
+    ),
+    # --- How far the last attempt got (section 6d) ---------------------------------------
+    Rule(
+        "stage-attended",
+        When(last_stage_in={STAGE.attended}),
+        {STRATEGY.invite_discussion: 10, STRATEGY.validate_defensive_posture: 4},
+        "the last attempt brought the client back to the moment; next, explore how they "
+        "experienced it",
+    ),
+    Rule(
+        "stage-explored-experience",
+        When(last_stage_in={STAGE.explored_experience}),
+        {STRATEGY.validate_defensive_posture: 8, STRATEGY.disclose_internal_experience: 6},
+        "the last attempt explored the client's experience; next, gently explore what makes "
+        "it hard to say",
+    ),
+    Rule(
+        "withdrawal-towards-assertion",
+        When(kind=KIND.withdrawal, last_stage_in={STAGE.explored_avoidance}),
+        {STRATEGY.new_relational_experience: 30, STRATEGY.validate_defensive_posture: 8},
+        "the last attempt got to what holds the client back; now help them say what they "
+        "need or disagree with, and welcome it when they do",
+        examples={
+            STRATEGY.new_relational_experience: (
+                "You've told me it's hard to disagree with me. I'd really like to hear "
+                "where you see it differently, even a little. It won't spoil our work; "
+                "it helps it."
+            ),
+        },
+    ),
+    Rule(
+        "confrontation-towards-vulnerability",
+        When(kind=KIND.confrontation, last_stage_in={STAGE.explored_avoidance}),
+        {STRATEGY.acknowledge_contribution: 12, STRATEGY.validate_defensive_posture: 10},
+        "the last attempt got to what holds the client back; now make room for the hurt or "
+        "disappointment under the anger",
+        examples={
+            STRATEGY.validate_defensive_posture: (
+                "I can hear how angry you are, and I wonder whether underneath it there's "
+                "disappointment, that this hasn't helped the way you hoped. That would make "
+                "sense to me."
+            ),
+        },
+    ),
+    Rule(
+        "need-voiced",
+        When(last_stage_in={STAGE.wish_or_need_voiced}),
+        {STRATEGY.new_relational_experience: 16, STRATEGY.change_tasks_goals: 10},
+        "the client voiced what they need; respond to it, and let it shape the work",
     ),
     # --- Nudges: the kind of rupture ----------------------------------------------------
     Rule(
@@ -501,12 +681,143 @@ RULES = (
 )
 
 
-def check_table(rules=RULES):
+# --- 6a: when each strategy is for -----------------------------------------------------
+# Ruptures are logged after the session, so every suggestion is advice for later: what
+# to do if the marker shows again in the room, how to open the next session, or pattern
+# work across sessions (highlight patterns when the client is not in the middle of it).
+TIMING = {
+    STRATEGY.clarify_misunderstanding: WHEN.next_session,
+    STRATEGY.provide_rationale: WHEN.next_session,
+    STRATEGY.change_tasks_goals: WHEN.next_session,
+    STRATEGY.validate_defensive_posture: WHEN.in_the_moment,
+    STRATEGY.redirect_refocus: WHEN.in_the_moment,
+    STRATEGY.invite_discussion: WHEN.next_session,
+    STRATEGY.acknowledge_contribution: WHEN.next_session,
+    STRATEGY.disclose_internal_experience: WHEN.in_the_moment,
+    STRATEGY.link_to_session_pattern: WHEN.over_time,
+    STRATEGY.link_to_outside_pattern: WHEN.over_time,
+    STRATEGY.new_relational_experience: WHEN.in_the_moment,
+}
+
+# --- 6c: holding back -------------------------------------------------------------------
+# Talking about what is happening between the two of them.
+METACOMMUNICATION = frozenset({
+    STRATEGY.invite_discussion,
+    STRATEGY.disclose_internal_experience,
+    STRATEGY.link_to_session_pattern,
+    STRATEGY.link_to_outside_pattern,
+})
+LINKS = frozenset({STRATEGY.link_to_session_pattern, STRATEGY.link_to_outside_pattern})
+
+
+@dataclass(frozen=True)
+class HoldBack:
+    """Strategies that must not be suggested as they stand, and the reason shown for it.
+
+    A held-back strategy leaves the ranked list and is listed apart with its reason, so
+    the therapist sees the reasoning. ``drop`` only changes the wording: nothing of it is
+    offered at all, not merely later.
+    """
+
+    name: str
+    when: When
+    strategies: frozenset
+    # Filled in like a rule's ``because``.
+    reason: str
+
+
+HOLD_BACK = (
+    HoldBack(
+        "acute-crisis",
+        When(risk_in={RISK.acute_crisis}),
+        METACOMMUNICATION,
+        "the client is in an acute crisis: no talk about the relationship until they are "
+        "safe and settled",
+    ),
+    HoldBack(
+        "risk-first",
+        When(risk_in={RISK.self_harm, RISK.harm_to_others, RISK.safeguarding}),
+        METACOMMUNICATION,
+        "there is a risk concern: safety comes first, and talk about the relationship waits "
+        "until the risk has been addressed",
+    ),
+    HoldBack(
+        "therapist-caught-up",
+        When(any_signal={SIGNAL.irritated, SIGNAL.defensive, SIGNAL.pressured}, min_intensity=4),
+        METACOMMUNICATION,
+        "you felt {signals} in a strong rupture (intensity {intensity} of 5): step back "
+        "first, through mindfulness or supervision, before disclosing or interpreting anything",
+    ),
+    HoldBack(
+        "declined-relational-talk",
+        When(declined_relational_talk=True),
+        METACOMMUNICATION,
+        "the client declined to talk about the relationship: respect that for now",
+    ),
+    HoldBack(
+        "first-sessions",
+        When(max_session_number=2),
+        METACOMMUNICATION,
+        "it is session {session_number} of the therapy: in the first two sessions "
+        "immediate strategies fit better than talk about the relationship",
+    ),
+    HoldBack(
+        "identity-or-culture",
+        When(source_in={SOURCE.identity_or_culture}),
+        LINKS,
+        "the rupture is about the client's identity or culture: linking it to their "
+        "patterns risks pathologising a fair reaction",
+    ),
+    HoldBack(
+        "withdrawal-past-the-invitation",
+        When(kind=KIND.withdrawal, last_stage_in={STAGE.explored_avoidance}),
+        frozenset({STRATEGY.invite_discussion}),
+        "the last attempt already got to what holds the client back: another invitation "
+        "would go backwards",
+    ),
+)
+
+# --- 6d: where the next attempt starts --------------------------------------------------
+NEXT_STEPS = {
+    STAGE.attended: (
+        "The last attempt brought the client back to the moment. Next: explore how they "
+        "experienced it."
+    ),
+    STAGE.explored_experience: (
+        "The last attempt explored the client's experience of the rupture. Next: gently "
+        "explore what makes it hard to say (fears, self-doubt)."
+    ),
+    STAGE.explored_avoidance: {
+        KIND.withdrawal: (
+            "The last attempt got to what holds the client back. Next: help them assert "
+            "the need or disagreement itself, not another invitation to talk."
+        ),
+        KIND.confrontation: (
+            "The last attempt got to what holds the client back. Next: make room for the "
+            "vulnerability under the anger (the hurt, the disappointment)."
+        ),
+    },
+    STAGE.wish_or_need_voiced: (
+        "The client voiced the underlying wish or need. Next: respond to it and let it "
+        "shape the work; check at the next session how that felt."
+    ),
+}
+
+# --- 6b: safety first -------------------------------------------------------------------
+SAFETY_FIRST = (
+    "Safety first: follow the clinic's risk protocol ({protocol}) before any repair work. "
+    "The suggestions below are for after safety has been addressed."
+)
+
+
+def check_table(rules=RULES, hold_back=HOLD_BACK):
     """Raise ``ValueError`` on a rule that could never work as written."""
     known = {
         "source_in": vocabulary.slugs(vocabulary.SOURCES),
         "any_marker": vocabulary.slugs(vocabulary.MARKERS),
         "any_signal": vocabulary.slugs(vocabulary.INTERNAL_SIGNALS),
+        "risk_in": vocabulary.slugs(vocabulary.RISKS),
+        "last_stage_in": vocabulary.slugs(vocabulary.STAGES),
     }
     strategies = vocabulary.slugs(vocabulary.STRATEGY_TABLE)
     names = set()
@@ -526,6 +837,15 @@ def check_table(rules=RULES):
             raise ValueError(f"rule {rule.name!r}: weights must be positive")
         if set(rule.examples) - set(rule.weights) or set(rule.watch_for) - set(rule.weights):
             raise ValueError(f"rule {rule.name!r}: phrasing for a strategy it does not weigh")
+    for row in hold_back:
+        for attr, allowed in known.items():
+            unknown = getattr(row.when, attr) - allowed
+            if unknown:
+                raise ValueError(f"hold-back {row.name!r}: unknown {attr} {sorted(unknown)}")
+        if not row.strategies or row.strategies - strategies:
+            raise ValueError(f"hold-back {row.name!r}: unknown strategy {sorted(row.strategies - strategies)}")
+    if set(TIMING) != strategies or set(TIMING.values()) - vocabulary.slugs(vocabulary.WHENS):
+        raise ValueError("TIMING must give every strategy one of the vocabulary's whens")
 
 
 check_table()

@@ -5,16 +5,25 @@ logged (or as the form stands so far), the client's recent history and the clini
 own record of what worked, and hands back what the templates show.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from django.conf import settings
 from django.contrib.postgres.aggregates import JSONBAgg
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import JSONObject
 
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RepairStatus
 from sessions.models import SessionStatus, TherapySession
-from strategies.engine import PastRupture, RuptureFacts, Suggestion, format_track_record, suggest
+from strategies.engine import (
+    Advice,
+    Attempt,
+    PastRupture,
+    RuptureFacts,
+    Suggestion,
+    advise,
+    format_track_record,
+)
 from strategies.rules import RECURRENCE_WINDOW
 
 
@@ -23,16 +32,37 @@ class ShownSuggestion:
     suggestion: Suggestion
     for_client: str
     for_clinic: str
+    # 1 for the engine's top suggestion: the page groups them by `when`, not by rank.
+    rank: int = 0
 
     def __getattr__(self, name):
         return getattr(self.suggestion, name)
 
 
-def facts_of(rupture) -> RuptureFacts:
+@dataclass(frozen=True)
+class ShownAdvice:
+    """What the rupture page and the live form show: the engine's advice, worded for people."""
+
+    advice: Advice
+    suggestions: list[ShownSuggestion]
+    # In the order the page groups them (domain 6a), each (when, label, suggestions).
+    groups: list[tuple[str, str, list[ShownSuggestion]]]
+    protocol_name: str
+    protocol_url: str
+    session_number: int
+
+    def __getattr__(self, name):
+        return getattr(self.advice, name)
+
+
+def facts_of(rupture, attempts=()) -> RuptureFacts:
+    """The rupture as logged, with its own attempts so far (oldest first)."""
     return RuptureFacts(
         kind=rupture.kind, actor=rupture.actor, markers=tuple(rupture.markers),
         intensity=rupture.intensity, source=rupture.source,
         internal_signals=tuple(rupture.internal_signals),
+        risk=rupture.risk, declined_relational_talk=rupture.declined_relational_talk,
+        attempts=tuple(Attempt(a.strategy, a.outcome, a.stage_reached or None) for a in attempts),
     )
 
 
@@ -53,32 +83,67 @@ def facts_from(data) -> RuptureFacts | None:
         intensity = 3
     markers = tuple(m for m in dict.fromkeys(data.getlist("markers")) if m in v.MARKER_KIND)
     signals = tuple(s for s in dict.fromkeys(data.getlist("internal_signals")) if s in v.slugs(v.INTERNAL_SIGNALS))
+    risk = data.get("risk") if data.get("risk") in v.slugs(v.RISKS) else v.NO_RISK
+    declined = data.get("declined_relational_talk") in ("on", "true", "1", "True")
     return RuptureFacts(kind=kind, actor=actor, markers=markers, intensity=intensity,
-                        source=source, internal_signals=signals)
+                        source=source, internal_signals=signals, risk=risk,
+                        declined_relational_talk=declined)
 
 
 def history_before(session) -> tuple[PastRupture, ...]:
-    """The ruptures of the client's last held sessions before `session`, in one query.
+    """The client's history before `session`, as the engine wants it: see `history_and_number`."""
+    return history_and_number(session)[0]
 
-    Only the recurrence window is read: older history does not make a pattern.
+
+def history_and_number(session) -> tuple[tuple[PastRupture, ...], int]:
+    """The client's ruptures and attempts before `session`, and which session of the
+    therapy `session` is, in two queries.
+
+    For recurrence only the last held sessions count (older history does not make a
+    pattern); what failed before counts however long ago it was tried.
     """
-    recent = (
-        TherapySession.objects.filter(
-            client_id=session.client_id, status=SessionStatus.HELD, starts_at__lt=session.starts_at
+    held_before = TherapySession.objects.filter(
+        client_id=session.client_id, status=SessionStatus.HELD, starts_at__lt=session.starts_at
+    )
+    # The window counts every held session before this one, computed before the LIMIT.
+    recent = list(
+        held_before.order_by("-starts_at")
+        .annotate(
+            found=JSONBAgg(
+                JSONObject(id=F("ruptures__id"), kind=F("ruptures__kind"), markers=F("ruptures__markers")),
+                filter=Q(ruptures__isnull=False, ruptures__deleted_at__isnull=True),
+            ),
+            held_before=Window(Count("pk", distinct=False)),
         )
-        .order_by("-starts_at")
-        .annotate(found=JSONBAgg(
-            JSONObject(kind=F("ruptures__kind"), markers=F("ruptures__markers")),
-            # Joined past the default manager, so deleted ruptures are left out here.
-            filter=Q(ruptures__isnull=False, ruptures__deleted_at__isnull=True),
+        .values_list("found", "held_before")[:RECURRENCE_WINDOW]
+    )
+    session_number = (recent[0][1] if recent else 0) + 1
+    sessions_ago = held_before.filter(starts_at__gte=OuterRef("rupture__session__starts_at"))
+    tried = (
+        RepairAttempt.objects.filter(
+            rupture__session__in=held_before, rupture__deleted_at__isnull=True
+        )
+        .annotate(ago=Subquery(
+            sessions_ago.order_by().values("client_id").annotate(n=Count("pk")).values("n")[:1]
         ))
-        .values_list("found", flat=True)[:RECURRENCE_WINDOW]
+        .order_by("session__starts_at", "created_at", "pk")
+        .values_list("rupture_id", "rupture__kind", "rupture__markers", "ago", "strategy", "outcome")
     )
-    return tuple(
-        PastRupture(sessions_ago=ago, kind=found["kind"], markers=tuple(found["markers"]))
-        for ago, ruptures in enumerate(recent, start=1)
-        for found in ruptures or ()
-    )
+    attempts, older = {}, {}
+    for rupture_id, kind, markers, ago, strategy, outcome in tried:
+        attempts.setdefault(rupture_id, []).append(Attempt(strategy, outcome))
+        older.setdefault(rupture_id, (ago, kind, tuple(markers)))
+    history = []
+    for ago, (ruptures, _) in enumerate(recent, start=1):
+        for found in ruptures or ():
+            older.pop(found["id"], None)
+            history.append(PastRupture(
+                sessions_ago=ago, kind=found["kind"], markers=tuple(found["markers"]),
+                attempts=tuple(attempts.get(found["id"], ())),
+            ))
+    for rupture_id, (ago, kind, markers) in older.items():
+        history.append(PastRupture(sessions_ago=ago, kind=kind, markers=markers, attempts=tuple(attempts[rupture_id])))
+    return tuple(history), session_number
 
 
 def track_records(client, kind):
@@ -122,26 +187,45 @@ class Known:
     """What the engine reads from the database for one session, read once for all its ruptures."""
 
     history: tuple
+    session_number: int
     for_client: dict
     for_clinic: dict  # kind -> {strategy: (resolved, tried)}
 
 
 def known_before(session, kinds) -> Known:
-    """Two queries whatever the number of ruptures: the brief asks for many at once."""
+    """Three queries whatever the number of ruptures: the brief asks for many at once."""
     for_client, by_kind = track_records_by_kind(session.client, sorted(set(kinds)))
-    return Known(history=history_before(session), for_client=for_client, for_clinic=by_kind)
+    history, session_number = history_and_number(session)
+    return Known(history=history, session_number=session_number, for_client=for_client, for_clinic=by_kind)
 
 
-def suggestions_for(session, facts: RuptureFacts, known: Known | None = None) -> list[ShownSuggestion]:
+def advice_for(session, facts: RuptureFacts, known: Known | None = None) -> ShownAdvice:
     known = known or known_before(session, [facts.kind])
+    history, session_number = known.history, known.session_number
+    facts = replace(facts, session_number=session_number)
     for_client, for_clinic = known.for_client, known.for_clinic.get(facts.kind, {})
     # The client's own record breaks ties first; where it is silent, the clinic's.
     record = {s: for_client.get(s) or for_clinic.get(s) for s in for_client.keys() | for_clinic.keys()}
-    return [
+    advice = advise(facts, history, track_record=record, protocol=settings.RISK_PROTOCOL_NAME)
+    shown = [
         ShownSuggestion(
             suggestion=s,
             for_client=format_track_record(*for_client.get(s.strategy, (0, 0))),
             for_clinic=format_track_record(*for_clinic.get(s.strategy, (0, 0))),
+            rank=rank,
         )
-        for s in suggest(facts, known.history, track_record=record)
+        for rank, s in enumerate(advice.suggestions, start=1)
     ]
+    groups = [
+        (when, label, [s for s in shown if s.when == when])
+        for when, label in v.WHENS
+    ]
+    return ShownAdvice(
+        advice=advice, suggestions=shown, groups=[g for g in groups if g[2]],
+        protocol_name=settings.RISK_PROTOCOL_NAME, protocol_url=settings.RISK_PROTOCOL_URL,
+        session_number=session_number,
+    )
+
+
+def suggestions_for(session, facts: RuptureFacts, known: Known | None = None) -> list[ShownSuggestion]:
+    return advice_for(session, facts, known).suggestions

@@ -94,6 +94,7 @@ MATRIX = {
     "client_new": ("/clients/new", {"anonymous": LOGIN, "therapist": 200, "other_therapist": 200, "*": 302}),
     "client_detail": ("/clients/{code}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
     "client_edit": ("/clients/{code}/edit", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
+    "client_discharge": ("/clients/{code}/discharge", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "client_delete": ("/clients/{code}/delete", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     # Deleted records: the therapist who may edit the client restores them.
     "deletion_list": ("/deletions/", {"anonymous": LOGIN, "therapist": 200, "other_therapist": 200, "*": 404}),
@@ -204,6 +205,7 @@ def test_it_answers_each_persona_as_the_matrix_says(persona, signed_in, records,
 
 WRITES = [
     ("/clients/{code}/edit", {"name": "Renamed", "status": "paused", "started_on": "2026-01-01"}),
+    ("/clients/{code}/discharge", {"ending": "dropout"}),
     ("/clients/{code}/sessions/new", {"starts_at": "2030-01-01T10:00", "duration_minutes": "50",
                                       "status": "scheduled"}),
     ("/sessions/{session}/status", {"status": "cancelled"}),
@@ -228,10 +230,12 @@ WRITES = [
 def test_it_lets_no_one_but_the_therapist_write(persona, signed_in, records, rupture, other_supervisor):
     client = signed_in(persona)
     before = RuptureEvent.all_objects.values().get(pk=rupture.pk)
+    client_before = type(rupture.session.client).all_objects.values().get(pk=rupture.session.client_id)
     for template, data in WRITES:
         data = {k: v.format(**records) if isinstance(v, str) else v for k, v in data.items()}
         assert client.post(template.format(**records), data).status_code == 404, template
     assert RuptureEvent.all_objects.values().get(pk=rupture.pk) == before
+    assert type(rupture.session.client).all_objects.values().get(pk=rupture.session.client_id) == client_before
     assert RuptureEvent.all_objects.count() == 1
     assert not AllianceCheck.all_objects.exists() and ClientCheckLink.all_objects.count() == 1
 
@@ -240,7 +244,7 @@ def test_it_lets_no_one_but_the_therapist_write(persona, signed_in, records, rup
 def test_it_hides_htmx_fragments_of_others_records(persona, signed_in, records):
     client = signed_in(persona)
     url = "/sessions/{session}/ruptures/new".format(**records)
-    for target in ("markers", "suggestions"):
+    for target in ("markers", "suggestions", "risk"):
         response = client.get(url, {"kind": "withdrawal"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET=target)
         assert response.status_code == 404
     fragment = client.get("/clients/", {"q": records["code"]}, HTTP_HX_REQUEST="true")

@@ -380,13 +380,13 @@ def test_it_lets_the_therapist_change_status_and_name(as_therapist, client_recor
 
 def test_it_never_changes_the_code(as_therapist, client_record):
     response = as_therapist.post(
-        "/clients/C-0001/edit", new_client_data(code="C-0999", status="discharged")
+        "/clients/C-0001/edit", new_client_data(code="C-0999", status="paused")
     )
 
     assertRedirects(response, "/clients/C-0001/")
     client_record.refresh_from_db()
     assert client_record.code == "C-0001"
-    assert client_record.status == ClientStatus.DISCHARGED
+    assert client_record.status == ClientStatus.PAUSED
     assert not Client.objects.filter(code="C-0999").exists()
 
 

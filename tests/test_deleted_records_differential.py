@@ -22,6 +22,7 @@ from django.test import override_settings
 
 from accounts.models import Role, User
 from audit.deletion import clinical_models
+from reminders.models import Flag
 from reminders.sweep import sweep
 from tests.conftest import login
 from tests.factories import make_attempt, make_client, make_rupture, make_session, make_user, supervise
@@ -41,6 +42,8 @@ PAGES = {
     "session_brief": [("dlee", "brief:S-1-up"), ("dlee", "brief:S-2-up"), ("mokafor", "brief:S-1-up")],
     "rupture_detail": [("dlee", "rupture:R-1-1"), ("dlee", "rupture:R-2-2"), ("mokafor", "rupture:R-2-2")],
     "supervision_dashboard": [("mokafor", "/supervision/"), ("admin", "/supervision/")],
+    # The discharge form lists the client's open ruptures first.
+    "client_discharge": [("dlee", "/clients/C-1/discharge"), ("dlee", "/clients/C-2/discharge")],
     "supervision_caseload": [("mokafor", "/supervision/dlee/"), ("mokafor", "/supervision/dlee/?period=4w")],
     # The one list of clinical records in the admin site: clients, for assignments.
     "admin:therapy_sessions_client_changelist": [("admin", "/admin/therapy_sessions/client/")],
@@ -91,6 +94,8 @@ def build(*, deleted):
             key = f"S-{c}-{n}"
             if key not in skip:
                 records[key] = make_session(client, key=key, starts_at=days(7 * n - 28))
+        # Cancelled between the second and third sessions: the second's open rupture stalls.
+        records[f"S-{c}-x"] = make_session(client, key=f"S-{c}-x", starts_at=days(-19), status="cancelled")
         for up, at in (("up", days(1)), ("up2", days(3))):
             records[f"S-{c}-{up}"] = make_session(client, key=f"S-{c}-{up}", starts_at=at, status="scheduled")
         for n, (kind, markers, status, intensity) in enumerate([
@@ -104,7 +109,7 @@ def build(*, deleted):
                 continue
             rupture = records[key] = make_rupture(
                 session, key=key, kind=kind, markers=markers, repair_status=status, intensity=intensity,
-                plan=f"Plan for {key}",
+                plan=f"Plan for {key}", risk="self_harm" if n == 3 else "none",
             )
             tried_in = [records.get(f"S-{c}-{m}") for m in range(n, 4)]
             for m, later in enumerate(s for s in tried_in if s is not None):
@@ -159,6 +164,10 @@ def observe(*, deleted):
         out = io.StringIO()
         call_command("export_caseload", "--deidentify", stdout=out)
         seen[("command", "export_caseload --deidentify", "")] = out.getvalue()
+        # Stalled flags are raised by the sweep without a session: hidden with their rupture all the same.
+        stalled = Flag.all_objects.filter(reason="stalled").order_by("rupture__key")
+        seen[("flags", "stalled", "")] = list(stalled.filter(deleted_at=None).values_list("rupture__key", flat=True))
+        seen[("hidden", "stalled", "")] = list(stalled.exclude(deleted_at=None).values_list("rupture__key", flat=True))
         transaction.set_rollback(True)
     return seen
 
@@ -188,6 +197,7 @@ def test_every_url_pattern_is_compared_or_says_why_not():
 CASES = [(name, persona, target) for name, pages in PAGES.items() for persona, target in pages] + [
     ("command", "flag_open_ruptures --json", ""),
     ("command", "export_caseload --deidentify", ""),
+    ("flags", "stalled", ""),
 ]
 
 
@@ -206,3 +216,5 @@ def test_the_clinic_has_something_to_compare(both_clinics):
     assert status == 200 and "Plan for R-1-1" in html and "Plan for R-1-0" not in html
     raised = json.loads(with_deleted[("command", "flag_open_ruptures --json", "")])
     assert {flag["client"] for flag in raised} == {"C-1", "C-2", "C-4"}
+    assert "R-1-1" in with_deleted[("flags", "stalled", "")]
+    assert "R-2-1" in with_deleted[("hidden", "stalled", "")]

@@ -12,25 +12,35 @@ from hypothesis import strategies as st
 from ruptures import vocabulary
 from strategies import phrasing
 from strategies.engine import (
+    Attempt,
     EngineInputError,
     PastRupture,
     RuptureFacts,
+    advise,
     format_track_record,
     history_from_list,
     is_recurring,
     rupture_from_dict,
     suggest,
 )
-from strategies.rules import RULES, Rule, When, check_table
+from strategies.rules import METACOMMUNICATION, RULES, TIMING, HoldBack, Rule, When, check_table
 
-VIGNETTES_FILE = Path(__file__).resolve().parents[1] / "strategies" / "vignettes" / "public.json"
-VIGNETTES = json.loads(VIGNETTES_FILE.read_text(encoding="utf-8"))["vignettes"]
+VIGNETTES_DIR = Path(__file__).resolve().parents[1] / "strategies" / "vignettes"
+VIGNETTES = [
+    vignette
+    for name in ("public.json", "depth.json")
+    for vignette in json.loads((VIGNETTES_DIR / name).read_text(encoding="utf-8"))["vignettes"]
+]
 
 KINDS = [slug for slug, _ in vocabulary.KINDS]
 ACTORS = [slug for slug, _ in vocabulary.ACTORS]
 MARKERS = [slug for slug, _ in vocabulary.MARKERS]
 SIGNALS = [slug for slug, _ in vocabulary.INTERNAL_SIGNALS]
 SOURCES = [slug for slug, _ in vocabulary.SOURCES]
+RISKS = [slug for slug, _ in vocabulary.RISKS]
+STAGES = [slug for slug, _ in vocabulary.STAGES]
+OUTCOMES = [slug for slug, _ in vocabulary.REPAIR_STATUSES if slug != "unaddressed"]
+WHENS = {slug for slug, _ in vocabulary.WHENS}
 STRATEGIES = [slug for slug, *_ in vocabulary.STRATEGY_TABLE]
 FAMILY_APPROACH = {
     slug: (family, approach) for slug, _, family, approach in vocabulary.STRATEGY_TABLE
@@ -64,12 +74,16 @@ def by_strategy(suggestions):
 
 
 @pytest.mark.parametrize("vignette", VIGNETTES, ids=[v["id"] for v in VIGNETTES])
-def test_it_suggests_what_a_clinician_would_accept_for_the_public_vignettes(vignette):
-    suggestions = suggest(
+def test_it_suggests_what_a_clinician_would_accept_for_the_vignettes(vignette):
+    advice = advise(
         rupture_from_dict(vignette["rupture"]), history_from_list(vignette["history"])
     )
+    suggestions = advice.suggestions
     expect = vignette["expect"]
     best = suggestions[0]
+    assert advice.safety_first is expect.get("safety_first", False)
+    if "top_when" in expect:
+        assert best.when == expect["top_when"]
     if "family" in expect:
         assert best.family == expect["family"]
     if "approach" in expect:
@@ -197,11 +211,21 @@ def test_it_puts_reflection_first_for_a_therapist_side_rupture(case):
     assert top(*case).strategy == "acknowledge_contribution"
 
 
+def caught_up(rupture):
+    """Section 6c: the therapist is still caught up, so metacommunication waits."""
+    return rupture.intensity >= 4 and bool(
+        {"irritated", "defensive", "pressured"} & set(rupture.internal_signals)
+    )
+
+
 @given(cases(actor="client", recurring=True))
 def test_it_leads_with_the_pattern_when_a_marker_recurs(case):
     best = top(*case)
+    if caught_up(case[0]):
+        assert best.strategy not in METACOMMUNICATION
+        return
     assert best.family == "expressive"
-    if case[0].source != "therapist_intervention":
+    if case[0].source not in {"therapist_intervention", "identity_or_culture"}:
         assert best.strategy in {"link_to_session_pattern", "invite_discussion"}
 
 
@@ -231,12 +255,18 @@ def test_it_owns_the_therapists_part_when_the_rupture_followed_an_intervention(c
 
 @given(cases(actor="client", source="pattern", recurring=False))
 def test_it_explores_a_pattern_the_therapist_sees(case):
-    assert top(*case).family == "expressive"
+    if caught_up(case[0]):
+        assert top(*case).strategy not in METACOMMUNICATION
+    else:
+        assert top(*case).family == "expressive"
 
 
 @given(cases(actor="client", source="unknown", recurring=False))
 def test_it_invites_rather_than_explains_when_the_source_is_unknown(case):
     rupture, _ = case
+    if caught_up(rupture):
+        assert top(*case).strategy not in METACOMMUNICATION
+        return
     allowed = {
         "withdrawal": {"invite_discussion", "disclose_internal_experience"},
         "confrontation": {
@@ -515,3 +545,162 @@ def test_it_does_not_import_django():
     code = "import sys, strategies.engine; sys.exit('django' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+# --- Clinical depth: safety, when, what failed before, holding back, stages -------------
+
+
+attempts_ = st.builds(
+    Attempt,
+    strategy=st.sampled_from(STRATEGIES),
+    outcome=st.sampled_from(OUTCOMES),
+    stage_reached=st.one_of(st.none(), st.sampled_from(STAGES)),
+)
+
+
+@st.composite
+def deep_cases(draw):
+    rupture, history = draw(cases())
+    rupture = RuptureFacts(
+        **{
+            **rupture.__dict__,
+            "risk": draw(st.sampled_from(RISKS)),
+            "declined_relational_talk": draw(st.booleans()),
+            "session_number": draw(st.one_of(st.none(), st.integers(1, 30))),
+            "attempts": tuple(draw(st.lists(attempts_, max_size=4))),
+        }
+    )
+    history = tuple(
+        PastRupture(p.sessions_ago, p.kind, p.markers, tuple(draw(st.lists(attempts_, max_size=3))))
+        for p in history
+    )
+    return rupture, history
+
+
+def must_hold_back_metacommunication(rupture):
+    return (
+        rupture.risk != "none"
+        or rupture.declined_relational_talk
+        or (rupture.session_number is not None and rupture.session_number <= 2)
+        or caught_up(rupture)
+    )
+
+
+@given(deep_cases())
+def test_it_puts_safety_first_exactly_when_a_risk_is_recorded(case):
+    advice = advise(*case, protocol="the Clinic Risk Protocol")
+    assert advice.safety_first is (case[0].risk != "none")
+    if advice.safety_first:
+        assert advice.safety.startswith("Safety first")
+        assert "the Clinic Risk Protocol" in advice.safety
+    else:
+        assert advice.safety == ""
+
+
+@given(deep_cases())
+def test_it_never_puts_a_held_back_strategy_on_top(case):
+    advice = advise(*case)
+    assert advice.suggestions
+    held = {h.strategy for h in advice.held_back}
+    assert not held & {s.strategy for s in advice.suggestions}
+    assert all(h.reason and "{" not in h.reason for h in advice.held_back)
+    rupture = case[0]
+    if must_hold_back_metacommunication(rupture):
+        assert advice.suggestions[0].strategy not in METACOMMUNICATION
+    if rupture.source == "identity_or_culture":
+        assert advice.suggestions[0].strategy not in {"link_to_session_pattern", "link_to_outside_pattern"}
+    if rupture.risk == "acute_crisis":
+        assert not METACOMMUNICATION & {s.strategy for s in advice.suggestions}
+
+
+@given(deep_cases())
+def test_it_says_when_every_suggestion_is_for(case):
+    for suggestion in suggest(*case):
+        assert suggestion.when in WHENS
+        assert suggestion.when == TIMING[suggestion.strategy]
+
+
+@given(deep_cases(), track_records)
+def test_it_still_lets_the_track_record_only_break_ties(case, record):
+    plain = suggest(*case)
+    with_record = suggest(*case, track_record=record)
+    assert {(s.strategy, s.score) for s in plain} == {(s.strategy, s.score) for s in with_record}
+    position = {s.strategy: i for i, s in enumerate(with_record)}
+    for higher in plain:
+        for lower in plain:
+            if (higher.failed_twice, -higher.score) < (lower.failed_twice, -lower.score):
+                assert position[higher.strategy] < position[lower.strategy]
+
+
+@given(deep_cases())
+def test_it_puts_a_strategy_that_failed_twice_last_unless_nothing_else_fits(case):
+    suggestions = suggest(*case)
+    flags = [s.failed_twice for s in suggestions]
+    assert flags == sorted(flags)
+    for suggestion in suggestions:
+        assert ("It comes after the others" in suggestion.rationale) is suggestion.failed_twice
+
+
+def unresolved(strategy):
+    return Attempt(strategy, "unresolved")
+
+
+def test_it_says_a_strategy_did_not_help_the_last_two_times():
+    rupture = facts(source="task_disagreement")
+    history = (
+        PastRupture(2, "confrontation", ("rejects_intervention",), (unresolved("change_tasks_goals"),)),
+        PastRupture(1, "confrontation", ("rejects_intervention",), (unresolved("change_tasks_goals"),)),
+    )
+    suggestions = suggest(rupture, history)
+    assert suggestions[0].strategy != "change_tasks_goals"
+    failed = next(s for s in suggestions if s.strategy == "change_tasks_goals")
+    assert "revising the task did not help the last two times with this client" in failed.rationale
+    assert suggestions[-1] == failed
+
+
+def test_it_moves_towards_expressive_work_when_immediate_repair_failed_for_this_kind():
+    rupture = facts(source="task_disagreement")
+    assert top(rupture).family == "immediate"
+    other_kind = (PastRupture(1, "confrontation", ("rejects_intervention",), (unresolved("change_tasks_goals"),)),)
+    assert top(rupture, other_kind).family == "immediate"
+    same_kind = (PastRupture(1, "withdrawal", ("denial",), (unresolved("change_tasks_goals"),)),)
+    best = top(rupture, same_kind)
+    assert best.family == "expressive"
+    assert "revising the task did not help before" in best.rationale
+    own = RuptureFacts(**{**rupture.__dict__, "attempts": (unresolved("change_tasks_goals"),)})
+    assert top(own).family == "expressive"
+
+
+def test_it_lists_what_it_held_back_and_why():
+    rupture = RuptureFacts(**{**facts().__dict__, "declined_relational_talk": True})
+    advice = advise(rupture)
+    assert {h.strategy for h in advice.held_back} == {"invite_discussion", "disclose_internal_experience"}
+    assert all("declined to talk about the relationship" in h.reason for h in advice.held_back)
+    first = RuptureFacts(**{**facts().__dict__, "session_number": 2})
+    assert "session 2 of the therapy" in advise(first).held_back[0].reason
+    assert advise(RuptureFacts(**{**facts().__dict__, "session_number": 3})).held_back == ()
+
+
+def test_it_starts_the_next_step_from_the_stage_the_last_attempt_reached():
+    reached = (
+        Attempt("invite_discussion", "attempted", "attended"),
+        Attempt("disclose_internal_experience", "attempted", "explored_avoidance"),
+        Attempt("validate_defensive_posture", "attempted", None),
+    )
+    withdrawal = RuptureFacts(**{**facts().__dict__, "attempts": reached})
+    advice = advise(withdrawal)
+    assert advice.stage_reached == "explored_avoidance"
+    assert "assert" in advice.next_step
+    assert "invite_discussion" in {h.strategy for h in advice.held_back}
+    assert advice.suggestions[0].strategy == "new_relational_experience"
+    confrontation = RuptureFacts(
+        **{**facts(kind="confrontation", markers=("defends_self",)).__dict__, "attempts": reached}
+    )
+    assert "vulnerability" in advise(confrontation).next_step
+    assert advise(facts()).next_step == ""
+
+
+def test_it_refuses_a_hold_back_row_that_could_never_work():
+    typo = HoldBack("typo", When(risk_in={"doom"}), frozenset({"invite_discussion"}), "x")
+    with pytest.raises(ValueError, match="doom"):
+        check_table(hold_back=(typo,))

@@ -35,7 +35,7 @@ def held(client, when):
 
 
 def pairs():
-    return set(Flag.objects.values_list("rupture_id", "session_id"))
+    return set(Flag.objects.filter(reason="rupture").values_list("rupture_id", "session_id"))
 
 
 def flag_of(rupture, session):
@@ -92,7 +92,7 @@ def test_it_reads_the_window_from_the_settings(now, rupture, settings):
 def test_it_flags_only_scheduled_sessions(now, rupture, status):
     booked(rupture.session.client, now + timedelta(hours=3), status=status)
 
-    assert sweep(now=now, window=WINDOW).raised == ()
+    assert [f for f in sweep(now=now, window=WINDOW).raised if f.reason == "rupture"] == []
     assert pairs() == set()
 
 
@@ -269,7 +269,8 @@ def test_it_emails_each_therapist_counts_and_a_link_only(now, caseload, mailoutb
     result = sweep(now=now, window=WINDOW)
 
     assert result.counts() == {"raised": 4, "escalated": 2, "notified": 4, "escalations_notified": 2,
-                               "emails": 3, "failed": 0}
+                               "emails": 3, "failed": 0,
+                               "risk_alerts": 0, "risk_alerts_notified": 0}
     to_therapists = {m.to[0]: m for m in mailoutbox if "open rupture" in m.subject}
     dlee, apatel = to_therapists["dlee@clinic.example"], to_therapists["apatel@clinic.example"]
     assert dlee.subject == "3 open ruptures to review before your next sessions"
@@ -442,7 +443,8 @@ def test_it_lets_only_one_of_two_concurrent_sweeps_claim_a_flag(role_groups, now
 
 
 def sweep_queries(django_assert_max_num_queries, now):
-    with django_assert_max_num_queries(12) as captured:
+    # 12 for the flags, 3 for stalled repairs, 2 for risk alerts.
+    with django_assert_max_num_queries(17) as captured:
         result = sweep(now=now, window=WINDOW)
     return len(captured.captured_queries), result
 
@@ -535,7 +537,7 @@ def test_it_hands_celery_counts_only(now, rupture):
     counts = sweep_task.apply(kwargs={"now_iso": now.isoformat()}).get()
 
     assert counts == {"raised": 1, "escalated": 0, "notified": 1, "escalations_notified": 0,
-                      "emails": 1, "failed": 0}
+                      "emails": 1, "failed": 0, "risk_alerts": 0, "risk_alerts_notified": 0}
     assert Flag.objects.count() == 1
 
 
@@ -707,7 +709,7 @@ def test_it_briefs_the_therapist_before_a_session(now, briefed, as_therapist):
 
     assert response.status_code == 200
     assert [item["rupture"] for item in response.context["items"]] == open_ruptures
-    assert all(item["suggestions"] for item in response.context["items"])
+    assert all(item["advice"].suggestions for item in response.context["items"])
     html = response.content.decode()
     assert "Ask how the letter landed." in html and "Felt pushed." in html
     assert "No plan written yet." in html
@@ -727,7 +729,7 @@ def test_it_suggests_from_the_history_up_to_the_briefed_session(now, client_reco
     response = as_therapist.get(f"/sessions/{upcoming.pk}/brief")
 
     newest = response.context["items"][-1]
-    assert newest["suggestions"][0].family == "expressive"
+    assert newest["advice"].suggestions[0].family == "expressive"
 
 
 def test_it_records_who_read_a_brief(briefed, as_therapist, therapist):
@@ -879,13 +881,14 @@ def test_it_refuses_a_task_time_limit_beyond_the_visibility_timeout(settings):
 
     ids = {problem.id for problem in check_reminder_settings(None)}
 
-    assert ids - {"reminders.W001"} == {"reminders.E001", "reminders.E002"}
+    assert ids - {"reminders.W001", "reminders.W002"} == {"reminders.E001", "reminders.E002"}
 
 
 def test_it_warns_when_emails_would_link_to_localhost(settings):
     from reminders.checks import check_reminder_settings
 
     settings.DEBUG = False
+    settings.RISK_PROTOCOL_URL = "https://intranet.example/risk"
     settings.SITE_URL = "http://127.0.0.1:8000"
     assert [p.id for p in check_reminder_settings(None)] == ["reminders.W001"]
     settings.SITE_URL = "https://rupture-log.example.org"

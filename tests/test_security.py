@@ -251,7 +251,8 @@ def test_it_passes_the_deployment_checks_with_production_settings():
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env |= {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 30 + "-production-like-secret-0123456789",
            "DJANGO_ALLOWED_HOSTS": "rupture-log.example.org", "DJANGO_SSL_REDIRECT": "1",
-            "DJANGO_SITE_URL": "https://rupture-log.example.org"}
+            "DJANGO_SITE_URL": "https://rupture-log.example.org",
+            "RISK_PROTOCOL_URL": "https://intranet.example.org/risk-protocol"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env=env, capture_output=True, text=True, timeout=120,

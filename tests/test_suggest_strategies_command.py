@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -8,7 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 REPO = Path(__file__).resolve().parents[1]
-VIGNETTES_FILE = REPO / "strategies" / "vignettes" / "public.json"
+VIGNETTES_DIR = REPO / "strategies" / "vignettes"
+VIGNETTES_FILE = VIGNETTES_DIR / "public.json"
+DEPTH_FILE = VIGNETTES_DIR / "depth.json"
 
 
 def run(path):
@@ -44,10 +47,67 @@ def test_it_prints_ranked_suggestions_for_every_public_vignette():
     for result in results:
         assert result["suggestions"]
         for suggestion in result["suggestions"]:
-            assert set(suggestion) == {"strategy", "family", "approach", "rationale", "example"}
+            assert set(suggestion) == {"strategy", "family", "approach", "when", "rationale", "example"}
+        assert result["safety_first"] is False
+        assert result["held_back"] == []
     eye_contact = next(r for r in results if r["id"] == "seed-eye-contact")
     assert eye_contact["suggestions"][0]["strategy"] == "change_tasks_goals"
     assert "disagreement about the task" in eye_contact["suggestions"][0]["rationale"]
+
+
+@pytest.mark.parametrize("path", [VIGNETTES_FILE, DEPTH_FILE], ids=["public", "depth"])
+def test_its_output_meets_what_each_vignette_expects(path):
+    expected = {v["id"]: v["expect"] for v in json.loads(path.read_text(encoding="utf-8"))["vignettes"]}
+    for result in run(path):
+        expect, best = expected[result["id"]], result["suggestions"][0]
+        assert result["safety_first"] is expect.get("safety_first", False)
+        assert best["strategy"] in expect.get("top_any_of", [best["strategy"]])
+        assert best["strategy"] not in expect.get("not_top", [])
+        assert best["family"] == expect.get("family", best["family"])
+        assert best["approach"] == expect.get("approach", best["approach"])
+        assert best["when"] == expect.get("top_when", best["when"])
+        top3 = [s["strategy"] for s in result["suggestions"][:3]]
+        assert set(expect.get("in_top3", [])) <= set(top3)
+        held = {h["strategy"] for h in result["held_back"]}
+        assert not held & {s["strategy"] for s in result["suggestions"]}
+
+
+def test_it_reads_risk_attempts_and_stages_and_says_what_it_held_back(tmp_path):
+    crisis = vignette(
+        "crisis", risk="acute_crisis", declined_relational_talk=False, session_number=7,
+        attempts=[{"strategy": "invite_discussion", "outcome": "attempted", "stage_reached": "attended"}],
+    )
+    crisis["history"] = [{
+        "sessions_ago": 1, "kind": "withdrawal", "markers": ["denial"],
+        "attempts": [{"strategy": "change_tasks_goals", "outcome": "unresolved"}],
+    }]
+    [result] = run(write_vignettes(tmp_path, [crisis]))
+    assert result["safety_first"] is True
+    assert {h["strategy"] for h in result["held_back"]} >= {"invite_discussion", "disclose_internal_experience"}
+    assert all("acute crisis" in h["reason"] for h in result["held_back"])
+    assert {s["when"] for s in result["suggestions"]} <= {"in_the_moment", "next_session", "over_time"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"risk": "doom"}, 'rupture.risk: unknown risk "doom"'),
+        ({"declined_relational_talk": "yes"}, "rupture.declined_relational_talk: must be true or false"),
+        ({"session_number": 0}, "rupture.session_number: must be a positive whole number"),
+        (
+            {"attempts": [{"strategy": "hug", "outcome": "resolved"}]},
+            'rupture.attempts[0].strategy: unknown strategy "hug"',
+        ),
+        ({"attempts": [{"strategy": "invite_discussion"}]}, "rupture.attempts[0].outcome: is required"),
+        (
+            {"attempts": [{"strategy": "invite_discussion", "outcome": "resolved", "stage_reached": "done"}]},
+            'rupture.attempts[0].stage_reached: unknown stage "done"',
+        ),
+    ],
+)
+def test_it_names_the_field_of_a_bad_new_fact(tmp_path, change, message):
+    with pytest.raises(CommandError, match=re.escape(f'vignette "v": {message}')):
+        run(write_vignettes(tmp_path, [vignette("v", **change)]))
 
 
 def test_it_prints_indented_json():

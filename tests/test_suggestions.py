@@ -94,9 +94,11 @@ def test_it_counts_the_clients_and_the_clinics_record(client_record, therapist):
 
 
 def test_it_offers_i_used_this_on_the_rupture_page(as_therapist, rupture):
-    html = as_therapist.get(f"/ruptures/{rupture.pk}/").content.decode()
+    response = as_therapist.get(f"/ruptures/{rupture.pk}/")
+    html = response.content.decode()
     assert "Suggested responses" in html
-    assert f"/ruptures/{rupture.pk}/?strategy=invite_discussion#record-attempt" in html
+    for suggestion in response.context["suggestions"]:
+        assert f"/ruptures/{rupture.pk}/?strategy={suggestion.strategy}#record-attempt" in html
     prefilled = as_therapist.get(f"/ruptures/{rupture.pk}/", {"strategy": "invite_discussion"})
     assert prefilled.context["attempt_form"]["strategy"].value() == "invite_discussion"
 
@@ -107,8 +109,27 @@ def test_it_shows_the_supervisor_suggestions_without_i_used_this(as_supervisor, 
 
 
 def test_it_shows_suggestions_on_the_full_form_page_without_javascript(as_therapist, held_session):
+    # Past the first two sessions, where talk about the relationship would be held back.
+    make_session(held_session.client, days_ago=14)
+    make_session(held_session.client, days_ago=21)
     data = {**LIVE, "_refresh": "1", "actor": "client"}
     response = as_therapist.post(f"/sessions/{held_session.pk}/ruptures/new", data)
     assert response.status_code == 200 and not RuptureEvent.objects.exists()
     assert response.context["suggestions"][0].family == "expressive"
     assert "Suggested responses" in response.content.decode()
+
+
+def test_the_history_carries_only_attempts_still_on_the_record(client_record, therapist):
+    """What was tried and how it went: attempts hidden by a deletion are not in it."""
+    now = timezone.now()
+    kept = make_rupture(make_session(client_record, starts_at=now - timedelta(weeks=9)))
+    later = make_session(client_record, starts_at=now - timedelta(weeks=8))
+    make_attempt(kept, strategy="invite_discussion", outcome="unresolved")
+    make_attempt(kept, session=later, strategy="clarify_misunderstanding", outcome="resolved")
+    gone = make_rupture(make_session(client_record, starts_at=now - timedelta(weeks=7)))
+    make_attempt(gone, strategy="invite_discussion", outcome="resolved")
+    current = make_session(client_record, starts_at=now)
+    later.soft_delete(by=therapist, reason="Logged on the wrong client.")
+    gone.soft_delete(by=therapist, reason="Duplicate entry.")
+    history = history_before(current)
+    assert [[a.strategy for a in past.attempts] for past in history] == [["invite_discussion"]]

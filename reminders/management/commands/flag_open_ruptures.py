@@ -41,7 +41,8 @@ class Command(BaseCommand):
         for flag in result.raised:
             escalated = "  escalated" if flag.escalated else ""
             kind = "" if flag.reason == "rupture" else f"  {flag.reason}"
-            self.stdout.write(f"{flag.source}  {flag.session}  {flag.client}  {flag.therapist}{escalated}{kind}")
+            session = flag.session or "-"
+            self.stdout.write(f"{flag.source}  {session}  {flag.client}  {flag.therapist}{escalated}{kind}")
         counts = result.counts()
         self.stdout.write(
             f"{counts['raised']} flag(s) raised, {counts['escalated']} escalated; "

@@ -2,16 +2,17 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from strategies.engine import EngineInputError, history_from_list, rupture_from_dict, suggest
+from strategies.engine import EngineInputError, advise, history_from_list, rupture_from_dict
 
 # What the command prints per suggestion; the rest of a Suggestion is for the UI.
-FIELDS = ("strategy", "family", "approach", "rationale", "example")
+FIELDS = ("strategy", "family", "approach", "when", "rationale", "example")
 
 
 class Command(BaseCommand):
     help = (
         "Print ranked repair suggestions, best first, for each vignette in a JSON file "
-        'of the form {"vignettes": [{"id", "rupture", "history"}, ...]}.'
+        'of the form {"vignettes": [{"id", "rupture", "history"}, ...]}, with whether '
+        "safety comes first and what was held back, and why."
     )
 
     def add_arguments(self, parser):
@@ -54,10 +55,13 @@ def suggestions_for(vignette, index):
         history = history_from_list(vignette.get("history"))
     except EngineInputError as exc:
         raise CommandError(f"{name}: {exc}") from exc
+    advice = advise(rupture, history)
     return {
         "id": vignette.get("id"),
+        "safety_first": advice.safety_first,
         "suggestions": [
             {field: getattr(suggestion, field) for field in FIELDS}
-            for suggestion in suggest(rupture, history)
+            for suggestion in advice.suggestions
         ],
+        "held_back": [{"strategy": h.strategy, "reason": h.reason} for h in advice.held_back],
     }

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reminders', '0003_flags_join_the_cascade'),
+        ('reminders', '0004_flags_join_the_cascade'),
     ]
 
     operations = [

@@ -16,9 +16,9 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('audit', '0005_deletion'),
-        ('reminders', '0002_generalised_flags'),
-        ('ruptures', '0005_recorded_deletions'),
-        ('therapy_sessions', '0004_recorded_deletions'),
+        ('reminders', '0003_risk_alerts'),
+        ('ruptures', '0006_recorded_deletions'),
+        ('therapy_sessions', '0005_recorded_deletions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
