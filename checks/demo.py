@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from checks.models import AllianceCheck, Instrument, Respondent
 
-BATCH = 5000
 CLIENT_WORDS = [
     "I felt a bit rushed at the end.",
     "It helped to talk about the letter.",
@@ -18,11 +17,19 @@ CLIENT_WORDS = [
 ]
 
 
-def demo_checks(sessions, ruptures, rng, now) -> int:
+def current_forms():
+    """The therapist's and the client's current instruments, or None without both."""
     therapist_form = Instrument.objects.current(Respondent.THERAPIST)
     client_form = Instrument.objects.current(Respondent.CLIENT)
-    if therapist_form is None or client_form is None:
-        return 0
+    return (therapist_form, client_form) if therapist_form and client_form else None
+
+
+def check_rows(sessions, ruptures, rng, now, forms) -> list:
+    """The checks of `sessions` (anything with pk, client_id, status and starts_at), unsaved:
+    sessions.demo draws them client by client, from each client's own seed."""
+    if forms is None:
+        return []
+    therapist_form, client_form = forms
     logged = {}
     for r in ruptures:
         logged[r.session_id] = max(logged.get(r.session_id, 0), r.intensity)
@@ -42,12 +49,11 @@ def demo_checks(sessions, ruptures, rng, now) -> int:
                 continue
             baseline = usual.setdefault(s.client_id, rng.choice([4, 4, 5, 5, 3]))
             checks.append(_check(s, client_form, _client_answers(intensity, baseline, rng), now))
-    AllianceCheck.objects.bulk_create(checks, batch_size=BATCH)
-    return len(checks)
+    return checks
 
 
 def _check(session, instrument, answers, now, declined=False):
-    check = AllianceCheck(session=session, respondent=instrument.respondent, instrument=instrument,
+    check = AllianceCheck(session_id=session.pk, respondent=instrument.respondent, instrument=instrument,
                           submitted_at=min(session.starts_at + timedelta(minutes=55), now), declined=declined)
     check.set_answers(answers)
     return check

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "exchange",
     "supervision",
     "reminders",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -161,7 +163,10 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "rupture-log")
 # --- Sessions and cookies: pages hold PHI ---------------------------------------
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 15, minimum=1) * 60
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_HOURS", 12, minimum=1) * 3600
-SESSION_SAVE_EVERY_REQUEST = True  # the idle timeout slides with each request
+# The idle timeout slides with the requests, saved at most once a minute
+# (accounts.middleware.SessionLimitsMiddleware): not a database write on every page.
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_TOUCH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -300,7 +305,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Publishing from a web request (on commit) gives up quickly when Redis is down: the
 # save has succeeded and the periodic sweep catches up.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# How often beat recomputes the whole clinic's figures for the admins' dashboard
+# (supervision/tasks.py), so that no page request scans the clinic's history.
+SUPERVISION_CLINIC_REFRESH_SECONDS = env_int("SUPERVISION_CLINIC_REFRESH_SECONDS", 120, minimum=10)
 CELERY_BEAT_SCHEDULE = {
+    # Reports older than REPORT_KEEP_DAYS are removed once a day.
+    "remove-old-reports": {"task": "reports.remove_old", "schedule": crontab(hour=3, minute=17)},
+    # On the first of each month: last month's PDF for each admin, and an e-mail with a link.
+    "monthly-alliance-report": {"task": "reports.monthly", "schedule": crontab(day_of_month=1, hour=6, minute=0)},
     # Every few minutes, so that a session booked for later today, or a rupture logged
     # just before one, is flagged in time; a sweep that finds nothing new costs a few
     # milliseconds. Expires after one interval: after an outage the next sweep does
@@ -309,6 +321,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reminders.sweep",
         "schedule": REMINDER_SWEEP_MINUTES * 60,
         "options": {"expires": REMINDER_SWEEP_MINUTES * 60},
+    },
+    "refresh-clinic-figures": {
+        "task": "supervision.refresh_clinic_figures",
+        "schedule": SUPERVISION_CLINIC_REFRESH_SECONDS,
+        "options": {"expires": SUPERVISION_CLINIC_REFRESH_SECONDS},
     },
 }
 
@@ -326,6 +343,14 @@ CACHES = {
 }
 # How long the supervision dashboards' figures are kept (0: always live).
 SUPERVISION_CACHE_SECONDS = env_int("SUPERVISION_CACHE_SECONDS", 60, minimum=0)
+
+# --- Alliance reports ------------------------------------------------------------------
+# Counts from 1 to REPORT_MIN_CELL - 1 are shown as "<N" in every format (0: no suppression).
+REPORT_MIN_CELL = env_int("REPORT_MIN_CELL", 5, minimum=0)
+# The name on a report's cover.
+REPORT_CLINIC_NAME = env_str("REPORT_CLINIC_NAME", "The clinic")
+# Days a made PDF is kept for its requester before the beat task removes it.
+REPORT_KEEP_DAYS = env_int("REPORT_KEEP_DAYS", 7, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -6,16 +6,17 @@ were recorded. Strings are compared by code point in Python, never by the databa
 collation, so two databases with different locales still agree. Timestamps are
 written in UTC. One record per line keeps a diff of two exports readable.
 
-A de-identified export (`deidentify=True`) leaves out names, e-mails and every free-text
-field (a client's free-text answers to an alliance check included), and replaces
-usernames, client codes and session, rupture and check ids with pseudonyms: an HMAC of
-the key under the site's secret, so the same record gets the same pseudonym in every
-export, and the pseudonym cannot be turned back into the key.
+A pseudonymised export (`deidentify=True`, `--pseudonymised`) leaves out names, e-mails and
+every free-text field (a client's free-text answers to an alliance check included), and
+replaces usernames, client codes and session, rupture and check ids with pseudonyms: an HMAC
+of the key under the site's secret, so the same record gets the same pseudonym in every
+export, and the pseudonym cannot be turned back into the key. It keeps exact dates, so it
+is not de-identified: reports/research.py writes that extract.
 It says so at the top of the file (`"pseudonymised": true`), and the importer refuses it.
 
 Deleted records: a full export is a backup, so it carries them, each with `"deleted"`
 naming its deletion in the `deletions` section, and an import keeps them hidden
-(alliance checks aside: a deleted check is left out). A de-identified export leaves them
+(alliance checks aside: a deleted check is left out). A pseudonymised export leaves them
 out, with everything deleted along with them.
 
 An export without free text (`free_text=False`, the clinic admin's web export) keeps

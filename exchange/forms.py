@@ -71,10 +71,11 @@ class ExportForm(forms.Form):
         choices=[
             ("without_free_text", "Without free text: people and codes, no client names, notes or plans"),
             (
-                "deidentified",
-                "De-identified: no names, e-mails or notes; pseudonyms for codes and usernames",
+                "pseudonymised",
+                "Pseudonymised: no names, e-mails or notes; stable pseudonyms for codes and usernames; "
+                "dates kept exact",
             ),
         ],
-        initial="deidentified",
+        initial="pseudonymised",
         widget=forms.RadioSelect,
     )

@@ -17,7 +17,7 @@ from exchange.importer import ImportResult, run_import
 from exchange.models import CaseloadUpload, UploadStatus
 
 # A clinic's whole caseload in a browser download is the most sensitive thing the app
-# hands out; a handful an hour covers a full and a de-identified copy with retries.
+# hands out; a handful an hour covers each kind of copy with retries.
 EXPORTS_PER_WINDOW = 5
 EXPORT_WINDOW = timedelta(hours=1)
 _EXPORT_LOCK = zlib.crc32(b"exchange.export") & 0x7FFFFFFF
@@ -98,7 +98,7 @@ def export_for_download(*, request, deidentify: bool) -> tuple[io.BytesIO, dict]
                 request,
                 Action.EXPORT,
                 "caseload",
-                detail={"via": "web", "deidentify": deidentify, "free_text": False, "counts": counts},
+                detail={"via": "web", "pseudonymised": deidentify, "free_text": False, "counts": counts},
             )
     out.seek(0)
     return out, counts

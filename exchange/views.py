@@ -126,7 +126,7 @@ def export_download(request):
     form = ExportForm(request.POST)
     if not form.is_valid():
         return _home(request, UploadForm(), form, status=400)
-    deidentify = form.cleaned_data["kind"] == "deidentified"
+    deidentify = form.cleaned_data["kind"] == "pseudonymised"
     try:
         out, _counts = services.export_for_download(request=request, deidentify=deidentify)
     except services.ExportLimited as limited:
@@ -140,5 +140,5 @@ def export_download(request):
         )
         return redirect("exchange")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    name = f"caseload-{stamp}{'-deidentified' if deidentify else '-without-free-text'}.json"
+    name = f"caseload-{stamp}{'-pseudonymised' if deidentify else '-without-free-text'}.json"
     return FileResponse(out, as_attachment=True, filename=name, content_type="application/json")

@@ -6,15 +6,15 @@ from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reaso
 from checks.models import AllianceCheck
 from ruptures.models import Risk, RuptureEvent
 from ruptures.vocabulary import OPEN_STATUSES
-from sessions.models import Client, SessionStatus, TherapySession
+from sessions.models import SessionStatus, TherapySession, caseload_q
 
 
 class FlagQuerySet(models.QuerySet):
     def visible_to(self, user):
-        return self.filter(session__client__in=Client.objects.visible_to(user))
+        return self.filter(caseload_q(user, "session__client__"), session__client__deleted_at__isnull=True)
 
     def editable_by(self, user):
-        return self.filter(session__client__in=Client.objects.editable_by(user))
+        return self.filter(caseload_q(user, "session__client__", write=True), session__client__deleted_at__isnull=True)
 
     def upcoming(self, now=None):
         """Flags whose session is still ahead: what the home pages show."""
@@ -48,7 +48,7 @@ class FlagQuerySet(models.QuerySet):
         )
 
     def stalled_visible_to(self, user):
-        return self.stalled().filter(rupture__session__client__in=Client.objects.visible_to(user))
+        return self.stalled().filter(caseload_q(user, "rupture__session__client__"))
 
     def without_next_session(self, now=None):
         """Stalled flags whose client still has nothing booked: a booking made later is a

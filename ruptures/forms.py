@@ -180,6 +180,9 @@ class RepairAttemptForm(forms.ModelForm):
             starts_at__gte=rupture.session.starts_at, status=SessionStatus.HELD
         ).select_related("client").order_by("starts_at")
         self.fields["session"].queryset = sessions
+        # Listed once, in one query: the field's own iterator would read them through a
+        # server-side cursor (several round trips) each time the choices are rendered.
+        self.fields["session"].choices = [(s.pk, str(s)) for s in sessions]
         self.fields["session"].empty_label = None
         self.fields["session"].initial = rupture.session_id
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
 from ruptures import vocabulary as v
-from sessions.models import TherapySession, new_key
+from sessions.models import TherapySession, caseload_q, new_key
 
 
 def new_rupture_key():
@@ -35,12 +35,16 @@ OPEN_STATUSES = sorted(v.OPEN_STATUSES)
 ATTEMPT_OUTCOMES = [s for s in RepairStatus.values if s != RepairStatus.UNADDRESSED]
 
 
+# What TherapySession.objects.visible_to(user) also requires, through the joins.
+_ALIVE_SESSION = {"session__deleted_at__isnull": True, "session__client__deleted_at__isnull": True}
+
+
 class RuptureEventQuerySet(models.QuerySet):
     def visible_to(self, user):
-        return self.filter(session__in=TherapySession.objects.visible_to(user))
+        return self.filter(caseload_q(user, "session__client__"), **_ALIVE_SESSION)
 
     def editable_by(self, user):
-        return self.filter(session__in=TherapySession.objects.editable_by(user))
+        return self.filter(caseload_q(user, "session__client__", write=True), **_ALIVE_SESSION)
 
     def open(self):
         return self.filter(repair_status__in=OPEN_STATUSES)

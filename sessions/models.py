@@ -40,22 +40,29 @@ class ClientStatus(models.TextChoices):
 Ending = models.TextChoices("Ending", [(slug.upper(), (slug, label)) for slug, label in v.ENDINGS])
 
 
+def caseload_q(user, via="", *, write=False):
+    """Q: rows whose client, reached through `via` (e.g. "session__client__"), `user` may
+    read: their own clients, or their supervisees'; with `write`, their own only.
+
+    A condition on the joined client rather than `client__in=<the visible clients>`: the
+    planner then starts from the therapist's clients through their index, where the IN
+    form let it hash every client of the clinic.
+    """
+    if user.is_authenticated and user.role == Role.THERAPIST:
+        return Q(**{f"{via}therapist": user})
+    if user.is_authenticated and user.role == Role.SUPERVISOR and not write:
+        return Q(**{f"{via}therapist__in": supervisee_ids(user)})
+    # Admins manage assignments in the admin site; they do not read clinical records.
+    return Q(pk__in=[])
+
+
 class ClientQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Clients whose records the user may read: their own, or their supervisees'."""
-        if not user.is_authenticated:
-            return self.none()
-        if user.role == Role.THERAPIST:
-            return self.filter(therapist=user)
-        if user.role == Role.SUPERVISOR:
-            return self.filter(therapist__in=supervisee_ids(user))
-        # Admins manage assignments in the admin site; they do not read clinical records.
-        return self.none()
+        return self.filter(caseload_q(user))
 
     def editable_by(self, user):
-        if not user.is_authenticated or user.role != Role.THERAPIST:
-            return self.none()
-        return self.filter(therapist=user)
+        return self.filter(caseload_q(user, write=True))
 
 
 @pghistory.track(append_only=True, level=pgtrigger.Statement)
@@ -120,10 +127,10 @@ class SessionStatus(models.TextChoices):
 
 class TherapySessionQuerySet(models.QuerySet):
     def visible_to(self, user):
-        return self.filter(client__in=Client.objects.visible_to(user))
+        return self.filter(caseload_q(user, "client__"), client__deleted_at__isnull=True)
 
     def editable_by(self, user):
-        return self.filter(client__in=Client.objects.editable_by(user))
+        return self.filter(caseload_q(user, "client__", write=True), client__deleted_at__isnull=True)
 
     def upcoming(self, now=None):
         now = now or timezone.now()

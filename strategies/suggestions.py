@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.contrib.postgres.aggregates import JSONBAgg
-from django.db.models import Count, F, OuterRef, Q, Subquery, Window
-from django.db.models.functions import JSONObject
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models.functions import Coalesce, JSONObject
 
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RepairStatus
@@ -24,6 +24,7 @@ from strategies.engine import (
     advise,
     format_track_record,
 )
+from strategies.models import TrackRecord
 from strategies.rules import RECURRENCE_WINDOW
 
 
@@ -155,30 +156,33 @@ def track_records(client, kind):
 def track_records_by_kind(client, kinds):
     """One query: the client's record per strategy, and the clinic's per kind and strategy.
 
-    Only attempts still on the record count: the default manager leaves out those
-    hidden by a deletion (with their rupture, or with the session they were tried in).
+    The client's own attempts through their sessions, and the clinic's from the rollup the
+    database keeps (strategies.TrackRecord), never from all its history. Only attempts
+    still on the record count: the default manager leaves out those hidden by a deletion
+    (with their rupture, or with the session they were tried in), and the rollup counts
+    an attempt only while neither it nor its rupture is deleted.
     """
     resolved = Q(outcome=RepairStatus.RESOLVED)
-    mine = Q(rupture__session__client=client)
-    rows = (
-        RepairAttempt.objects.filter(mine | Q(rupture__kind__in=kinds))
-        .values("strategy", "rupture__kind")
-        .annotate(
-            client_tried=Count("pk", filter=mine),
-            client_resolved=Count("pk", filter=mine & resolved),
-            tried=Count("pk"),
-            resolved=Count("pk", filter=resolved),
-        )
-        .order_by()
+    client_rows = (
+        RepairAttempt.objects.filter(rupture__session__client=client, rupture__deleted_at__isnull=True)
+        .values("strategy").order_by()
+        .annotate(scope=Value(""), tried=Count("pk"), resolved=Count("pk", filter=resolved))
+        .values_list("scope", "strategy", "tried", "resolved")
+    )
+    clinic_rows = (
+        TrackRecord.objects.filter(kind__in=kinds).values("kind", "strategy").order_by()
+        .annotate(tried=Sum("attempts"), resolved=Coalesce(Sum("attempts", filter=resolved), 0))
+        .values_list("kind", "strategy", "tried", "resolved")
     )
     for_client, by_kind = {}, {kind: {} for kind in kinds}
-    for row in rows:
-        strategy, kind = row["strategy"], row["rupture__kind"]
-        if row["client_tried"]:
-            done, tried = for_client.get(strategy, (0, 0))
-            for_client[strategy] = (done + row["client_resolved"], tried + row["client_tried"])
-        if kind in by_kind:
-            by_kind[kind][strategy] = (row["resolved"], row["tried"])
+    # The client's rows say scope "" (no kind is empty); the clinic's say their kind.
+    for scope, strategy, tried, resolved_n in client_rows.union(clinic_rows, all=True):
+        if not tried:
+            continue
+        if scope == "":
+            for_client[strategy] = (resolved_n, tried)
+        elif scope in by_kind:
+            by_kind[scope][strategy] = (resolved_n, tried)
     return for_client, by_kind
 
 

@@ -33,6 +33,16 @@ def measured(viewer, team, period, kind, sets):
     return (*found, key)
 
 
+def keep_fresh(viewers, team, period, kind, sets, *, seconds):
+    """Compute the figures once and keep them for each of `viewers` for `seconds`: what
+    the beat task (supervision.tasks) does for the whole clinic's, so that no admin's
+    page has to scan the clinic's history. The page says when they were taken."""
+    found = (measure(team, period, kind, sets), timezone.now())
+    for viewer in viewers:
+        _safely(cache.set, _key(viewer, team, period, kind, sets), found, seconds)
+    return found
+
+
 def rendered(key, render):
     """The HTML `render()` makes, kept as long as the figures it shows (key None: live).
 

@@ -17,6 +17,18 @@ per therapist and for the clinic) come from the same pass. Definitions, as the p
   five most recent held sessions up to the end of the period;
 - not yet discussed: ruptures in the period without a supervision note.
 
+The alliance report (reports/metrics.py) reads the same query, so the dashboard and every
+report format share each definition; the further columns it needs are defined here too:
+
+- logged sessions: held sessions of the period with a rupture logged, "no rupture" noted, or
+  the therapist's alliance check answered;
+- each repair status on its own (resolved, partially resolved, unresolved, attempted,
+  unaddressed), counted over the ruptures in the period, as their status is now;
+- repaired in the same session: ruptures in the period with an attempt in the rupture's own
+  session whose outcome was resolved or partially resolved;
+- open over 14 days: ruptures in the period still open at the report's time (`as_of`)
+  whose session began more than 14 days before it.
+
 The kind filter, when set, applies to every rupture count, including the markers that
 make a pattern.
 """
@@ -40,6 +52,9 @@ TREND_WEEKS = 12
 RECURRENCE_WINDOW = v.RECURRENCE_WINDOW
 RECURRENCE_MIN_SESSIONS = v.RECURRENCE_MIN_SESSIONS
 REPAIRED_STATUSES = v.REPAIRED_STATUSES
+OPEN_TOO_LONG_DAYS = 14
+# Each repair status counted on its own, never merged.
+STATUS_SLUGS = ("resolved", "partially_resolved", "unresolved", "attempted", "unaddressed")
 # The order in which grouping columns appear in GROUPING(...) and in result keys.
 COLUMNS = ("group_id", "therapist_id", "client_id")
 
@@ -107,6 +122,15 @@ class Measures:
     open_now: int = 0
     open_flags: int = 0
     undiscussed: int = 0
+    logged_sessions: int = 0
+    resolved: int = 0
+    partially_resolved: int = 0
+    unresolved: int = 0
+    attempted: int = 0
+    unaddressed: int = 0
+    repaired_same_session: int = 0
+    repair_dated: int = 0  # repaired ruptures whose days to repair are known
+    open_over_14_days: int = 0
     # The alliance checks of the period's held sessions (checks.meaning, §8a).
     therapist_checks: int = 0
     client_checks: int = 0
@@ -167,7 +191,8 @@ Grouping = tuple[str, ...]
 
 
 def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
-            sets: tuple[Grouping, ...]) -> dict[Grouping, dict[tuple, Measures]]:
+            sets: tuple[Grouping, ...], *, as_of: datetime | None = None,
+            ) -> dict[Grouping, dict[tuple, Measures]]:
     """Measures of the caseloads of `team`, grouped by each of `sets`.
 
     `team` pairs each therapist's id with a group id (their supervisor's, for the clinic
@@ -197,6 +222,7 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
         "trend_start": local_midnight(period.trend_week_starts()[0]),
         "bounds": [local_midnight(d) for d in period.trend_week_starts()] + [period.end_at],
         "active": "active",
+        "too_long": (as_of or timezone.now()) - timedelta(days=OPEN_TOO_LONG_DAYS),
     }
     results: dict[Grouping, dict[tuple, Measures]] = {s: {} for s in sets}
     masks = {_mask(cols, s): s for s in sets}
@@ -335,6 +361,15 @@ def _measures_from(row):
         median_days=float(median) if median is not None else None,
         open_now=row["open_now"] or 0,
         undiscussed=row["undiscussed"] or 0,
+        logged_sessions=int(row["logged_sessions"]),
+        resolved=row["resolved"] or 0,
+        partially_resolved=row["partially_resolved"] or 0,
+        unresolved=row["unresolved"] or 0,
+        attempted=row["attempted"] or 0,
+        unaddressed=row["unaddressed"] or 0,
+        repaired_same_session=row["repaired_same_session"] or 0,
+        repair_dated=row["repair_dated"] or 0,
+        open_over_14_days=row["open_over_14_days"] or 0,
     )
 
 
@@ -352,6 +387,7 @@ def _tables():
         "rupture": RuptureEvent._meta.db_table,
         "attempt": RepairAttempt._meta.db_table,
         "note": SupervisionNote._meta.db_table,
+        "check": AllianceCheck._meta.db_table,
     }
 
 
@@ -380,6 +416,12 @@ def _measures_sql(cols, sets):
     )
     rupture_cols = "".join(f", ra.ruptures_w{i}" for i in weeks)
     repaired = "rp.in_period AND rp.repair_status = ANY(%(repaired)s::text[])"
+    # Slugs from the vocabulary, never from input, so they are safe to spell into SQL.
+    statuses = ",\n".join(
+        f"count(*) FILTER (WHERE rp.in_period AND rp.repair_status = '{slug}') AS {slug}"
+        for slug in STATUS_SLUGS
+    )
+    status_cols = ", ".join(f"ra.{slug}" for slug in STATUS_SLUGS)
     sql = f"""
     WITH team AS (
         SELECT * FROM unnest(%(therapists)s::bigint[], %(groups)s::bigint[])
@@ -388,7 +430,9 @@ def _measures_sql(cols, sets):
     scope AS (
         SELECT c.id AS client_id, c.therapist_id, team.group_id, c.status
         FROM {{client}} c JOIN team ON team.therapist_id = c.therapist_id
-        WHERE TRUE{_alive(Client, "c")}
+        -- Said twice so that the clients are found through their therapist index, not
+        -- by hashing every client of the clinic.
+        WHERE c.therapist_id = ANY(%(therapists)s::bigint[]){_alive(Client, "c")}
     ),
     -- One pass over the clients' sessions, through their client index, that every measure
     -- below reads. `nth` numbers each client's held sessions up to the end of the period,
@@ -403,7 +447,15 @@ def _measures_sql(cols, sets):
                ) END AS nth,
                CASE WHEN s.status = %(held)s AND s.starts_at >= %(trend_start)s
                          AND s.starts_at < %(end)s
-                    THEN width_bucket(s.starts_at, %(bounds)s::timestamptz[]) END AS week
+                    THEN width_bucket(s.starts_at, %(bounds)s::timestamptz[]) END AS week,
+               CASE WHEN s.status = %(held)s AND s.starts_at >= %(start)s AND s.starts_at < %(end)s
+                    THEN s.no_rupture_noted_at IS NOT NULL OR EXISTS (
+                        SELECT 1 FROM {{rupture}} lr WHERE lr.session_id = s.id{_alive(RuptureEvent, "lr")}
+                    ) OR EXISTS (
+                        SELECT 1 FROM {{check}} tc
+                        WHERE tc.session_id = s.id AND tc.respondent = 'therapist'
+                              AND NOT tc.declined{_alive(AllianceCheck, "tc")}
+                    ) ELSE FALSE END AS logged
         FROM scope sc JOIN {{session}} s ON s.client_id = sc.client_id
         WHERE TRUE{_alive(TherapySession, "s")}
     ),
@@ -421,7 +473,13 @@ def _measures_sql(cols, sets):
                    FROM {{attempt}} a JOIN {{session}} a_s ON a_s.id = a.session_id
                    WHERE a.rupture_id = r.id AND a.outcome = ANY(%(repaired)s::text[])
                          {_alive(RepairAttempt, "a")}{_alive(TherapySession, "a_s")}
-               ) - (ss.starts_at AT TIME ZONE %(tz)s)::date END AS days_to_repair
+               ) - (ss.starts_at AT TIME ZONE %(tz)s)::date END AS days_to_repair,
+               CASE WHEN ss.in_period AND r.repair_status = ANY(%(repaired)s::text[]) THEN EXISTS (
+                   SELECT 1 FROM {{attempt}} sa
+                   WHERE sa.rupture_id = r.id AND sa.session_id = r.session_id
+                         AND sa.outcome = ANY(%(repaired)s::text[]){_alive(RepairAttempt, "sa")}
+               ) END AS repaired_in_session,
+               ss.starts_at < %(too_long)s AS long_ago
         FROM sess ss JOIN {{rupture}} r ON r.session_id = ss.id
         -- Spelled out as an array so that the ruptures are found through their session
         -- index rather than by hashing the whole table, which the planner would otherwise
@@ -432,7 +490,8 @@ def _measures_sql(cols, sets):
                OR r.repair_status = ANY(%(open)s::text[]))
     ),
     held AS (
-        SELECT ss.client_id, count(*) FILTER (WHERE ss.in_period) AS n{held_weeks}
+        SELECT ss.client_id, count(*) FILTER (WHERE ss.in_period) AS n,
+               count(*) FILTER (WHERE ss.logged) AS logged{held_weeks}
         FROM sess ss
         GROUP BY ss.client_id
     ),
@@ -452,6 +511,7 @@ def _measures_sql(cols, sets):
         SELECT {c_grouping} AS lvl{c_cols},
                count(*) FILTER (WHERE sc.status = %(active)s) AS active_clients,
                coalesce(sum(h.n), 0) AS held_sessions,
+               coalesce(sum(h.logged), 0) AS logged_sessions,
                count(rc.client_id) AS recurring_clients,
                max(rc.markers) AS recurring_markers{held_sums}
         FROM scope sc
@@ -472,14 +532,19 @@ def _measures_sql(cols, sets):
                percentile_cont(0.5) WITHIN GROUP (ORDER BY rp.days_to_repair)
                    FILTER (WHERE {repaired} AND rp.days_to_repair IS NOT NULL) AS median_days,
                count(*) FILTER (WHERE rp.is_open) AS open_now,
-               count(*) FILTER (WHERE rp.in_period AND NOT rp.discussed) AS undiscussed
+               count(*) FILTER (WHERE rp.in_period AND NOT rp.discussed) AS undiscussed,
+               {statuses},
+               count(*) FILTER (WHERE rp.repaired_in_session) AS repaired_same_session,
+               count(*) FILTER (WHERE {repaired} AND rp.days_to_repair IS NOT NULL) AS repair_dated,
+               count(*) FILTER (WHERE rp.in_period AND rp.is_open AND rp.long_ago) AS open_over_14_days
                {rupture_weeks}
         FROM rup rp
         GROUP BY {r_sets}
     )
     SELECT ca.*, ra.ruptures, ra.withdrawal, ra.confrontation, ra.client_side,
            ra.therapist_side, ra.repaired, ra.median_days, ra.open_now,
-           ra.undiscussed{rupture_cols}
+           ra.undiscussed, {status_cols}, ra.repaired_same_session, ra.repair_dated,
+           ra.open_over_14_days{rupture_cols}
     FROM clients_agg ca LEFT JOIN ruptures_agg ra ON {join_on}
     """
     return sql.format(**_tables())

@@ -116,7 +116,7 @@ def dashboard(request):
         )
         columns, label = SUPERVISOR_COLUMNS, "Supervisee"
     elif user.role == Role.ADMIN:
-        people = _clinic_therapists()
+        people = clinic_team()
         columns, label = ADMIN_COLUMNS, "Therapist"
     else:
         raise Http404
@@ -138,7 +138,11 @@ def dashboard(request):
     return _render(request, "supervision/dashboard.html", context, form)
 
 
-def _clinic_therapists():
+# How the clinic's figures are grouped: per supervisor and therapist, per supervisor, in all.
+CLINIC_SETS = (("group_id", "therapist_id"), ("group_id",), ())
+
+
+def clinic_team():
     # Each therapist with their current supervisor (the latest active link, if several).
     current = (
         SupervisionLink.objects.active().filter(therapist=OuterRef("pk"))
@@ -165,10 +169,7 @@ def _supervisor_table(people, form, columns, viewer):
 
 def _clinic_table(people, form, columns, viewer):
     period, kind = form.cleaned_data["range"], form.cleaned_data["kind"]
-    results, taken_at, key = measured(
-        viewer, [(p.pk, p.supervisor_id) for p in people], period, kind,
-        (("group_id", "therapist_id"), ("group_id",), ()),
-    )
+    results, taken_at, key = measured(viewer, [(p.pk, p.supervisor_id) for p in people], period, kind, CLINIC_SETS)
     supervisor_ids = {p.supervisor_id for p in people if p.supervisor_id}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=supervisor_ids)}
     groups = {}

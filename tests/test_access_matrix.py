@@ -18,6 +18,7 @@ from checks.models import AllianceCheck, ClientCheckLink
 from checks.services import make_client_link
 from exchange.models import CaseloadUpload, UploadStatus
 from reminders.models import SweepHeartbeat
+from reports.models import ReportJob
 from ruptures.models import RuptureEvent
 from sessions.models import Client
 from tests.conftest import login
@@ -134,6 +135,20 @@ MATRIX = {
     "exchange_upload_apply": ("/exchange/uploads/{upload}/apply", {"anonymous": LOGIN, "*": 405}),
     "exchange_upload_discard": ("/exchange/uploads/{upload}/discard", {"anonymous": LOGIN, "*": 405}),
     "exchange_export": ("/exchange/export", {"anonymous": LOGIN, "*": 405}),
+    # Alliance reports: admins (the clinic) and supervisors (their supervisees); a made PDF
+    # is its requester's alone.
+    "report_alliance": ("/reports/alliance/", {"anonymous": LOGIN, "supervisor": 200, "other_supervisor": 200,
+                                               "admin_user": 200, "*": 404}),
+    "report_alliance_csv": ("/reports/alliance/report.csv", {"anonymous": LOGIN, "supervisor": 200,
+                                                             "other_supervisor": 200, "admin_user": 200, "*": 404}),
+    "report_alliance_xlsx": ("/reports/alliance/report.xlsx", {"anonymous": LOGIN, "supervisor": 200,
+                                                               "other_supervisor": 200, "admin_user": 200, "*": 404}),
+    "report_alliance_pdf": ("/reports/alliance/pdf", {"anonymous": LOGIN, "*": 405}),
+    "report_research": ("/reports/research/", {"anonymous": LOGIN, "admin_user": 200, "*": 404}),
+    # Another admin, a superuser included, never sees someone else's made report.
+    "report_job": ("/reports/jobs/{job}/", {"anonymous": LOGIN, "admin_user": 200, "superuser": 404, "*": 404}),
+    "report_job_download": ("/reports/jobs/{job}/download", {"anonymous": LOGIN, "admin_user": 200,
+                                                             "superuser": 404, "*": 404}),
 }
 
 
@@ -182,6 +197,10 @@ def records(rupture, admin_user, supervisor, shipped_instruments):
         uploaded_by=admin_user, filename="clinic.json", size=2, sha256="0" * 64, content=b"{}",
         status=UploadStatus.REFUSED, problems=[["format", "expected caseload"]], counts={},
     )
+    job = ReportJob.objects.create(
+        requested_by=admin_user, filters={"from": "2026-11-01", "to": "2026-11-30"}, as_of=timezone.now(),
+        status="done", content=b"%PDF-1.4",
+    )
     client = rupture.session.client
     _, token = make_client_link(session=rupture.session, by=rupture.session.therapist)
     mistake = make_session(client, days_ago=3)
@@ -189,7 +208,8 @@ def records(rupture, admin_user, supervisor, shipped_instruments):
     return {"code": client.code, "session": rupture.session_id, "rupture": rupture.pk, "upload": upload.pk,
             "client_pk": client.pk, "client_type": ContentType.objects.get_for_model(Client).pk,
             "user": rupture.session.therapist_id, "group": Group.objects.get(name="therapist").pk,
-            "link": SupervisionLink.objects.get(supervisor=supervisor).pk, "token": token, "deletion": deletion.pk}
+            "link": SupervisionLink.objects.get(supervisor=supervisor).pk, "job": job.pk, "token": token,
+            "deletion": deletion.pk}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -45,6 +45,9 @@ PAGES = {
     # The discharge form lists the client's open ruptures first.
     "client_discharge": [("dlee", "/clients/C-1/discharge"), ("dlee", "/clients/C-2/discharge")],
     "supervision_caseload": [("mokafor", "/supervision/dlee/"), ("mokafor", "/supervision/dlee/?period=4w")],
+    # The alliance report, as its supervisor and the clinic's admin read it.
+    "report_alliance": [("mokafor", "/reports/alliance/"), ("admin", "/reports/alliance/")],
+    "report_alliance_csv": [("mokafor", "/reports/alliance/report.csv"), ("admin", "/reports/alliance/report.csv")],
     # The one list of clinical records in the admin site: clients, for assignments.
     "admin:therapy_sessions_client_changelist": [("admin", "/admin/therapy_sessions/client/")],
 }
@@ -65,6 +68,11 @@ NOT_COMPARED = {
     "client_access_log": "the audit trail: who opened what, whatever happened to it since",
     "deletion_list": "the list of deletions itself",
     "exchange": "the admin's uploads, not clinical records",
+    "report_alliance_xlsx": "the CSV's figures in a spreadsheet (the CSV is compared)",
+    "report_alliance_pdf": "a form that queues the PDF: an action, not a page",
+    "report_job": "one background report's status; its figures are the CSV's",
+    "report_job_download": "one background report's file; its figures are the CSV's",
+    "report_research": "a de-identified extract numbered afresh each time: two extracts never match",
     "exchange_upload": "one upload's report",
     "exchange_upload_report": "one upload's report",
     "exchange_export": "the full export carries deleted records on purpose (the pseudonymised one is compared)",
@@ -217,4 +225,6 @@ def test_the_clinic_has_something_to_compare(both_clinics):
     raised = json.loads(with_deleted[("command", "flag_open_ruptures --json", "")])
     assert {flag["client"] for flag in raised} == {"C-1", "C-2", "C-4"}
     assert "R-1-1" in with_deleted[("flags", "stalled", "")]
+    status, csv = with_deleted[("report_alliance_csv", "admin", "/reports/alliance/report.csv")]
+    assert status == 200 and "withdrawal" in csv
     assert "R-2-1" in with_deleted[("hidden", "stalled", "")]

@@ -1092,6 +1092,13 @@ def test_it_gives_stable_pseudonyms_keyed_by_the_site_secret(imported, settings)
     assert other != first and pseudonym("user", "dlee") not in first
 
 
+def test_the_old_deidentify_flag_still_works_with_a_deprecation_message(imported):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("export_caseload", "--deidentify", stdout=out, stderr=err)
+    assert out.getvalue() == export_text(deidentify=True)
+    assert "--deidentify is deprecated" in err.getvalue() and "--pseudonymised" in err.getvalue()
+
+
 def test_it_marks_a_deidentified_export_and_refuses_to_import_it(imported):
     doc = json.loads(export_text(deidentify=True))
     assert doc["pseudonymised"] is True
@@ -1114,7 +1121,7 @@ def test_it_records_each_import_and_export_without_clinical_text(db, tmp_path):
     path.write_text(json.dumps(bad))
     with pytest.raises(CommandError):
         call_command("import_caseload", str(path), stdout=io.StringIO(), stderr=io.StringIO())
-    call_command("export_caseload", "--deidentify", stdout=io.StringIO())
+    call_command("export_caseload", "--pseudonymised", stdout=io.StringIO())
 
     events = list(AccessEvent.objects.order_by("pk"))
     assert [(e.action, e.what, e.user, e.detail.get("outcome")) for e in events] == [
@@ -1127,7 +1134,7 @@ def test_it_records_each_import_and_export_without_clinical_text(db, tmp_path):
     assert events[2].detail["problems"] == 1 and events[2].detail["dry_run"] is False
     assert events[3].detail == {
         "via": "command",
-        "deidentify": True,
+        "pseudonymised": True,
         "counts": {"users": 4, "clients": 2, "sessions": 4, "ruptures": 3, "attempts": 3, "checks": 0},
     }
     logged = json.dumps([e.detail for e in events])

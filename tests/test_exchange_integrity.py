@@ -54,7 +54,7 @@ def test_a_full_export_carries_deleted_records_with_their_deletion(imported, cli
 
 def test_the_web_export_answers_after_a_session_is_deleted(imported, as_admin):
     deletion = deleted_session()
-    for kind, carries_deleted in (("without_free_text", True), ("deidentified", False)):
+    for kind, carries_deleted in (("without_free_text", True), ("pseudonymised", False)):
         response = as_admin.post("/exchange/export", {"kind": kind})
         assert response.status_code == 200
         doc = json.loads(b"".join(response.streaming_content))

@@ -296,7 +296,7 @@ def test_it_downloads_an_export_without_free_text(as_admin, admin_user, clinic):
     assert "Jo Bloggs" not in text  # a client's name
     assert "Dana Lee" in text and "C-0001" in text  # people and codes stay
     event = AccessEvent.objects.get(action="export")
-    assert (event.user, event.what, event.detail["via"], event.detail["deidentify"]) == (
+    assert (event.user, event.what, event.detail["via"], event.detail["pseudonymised"]) == (
         admin_user,
         "caseload",
         "web",
@@ -305,13 +305,13 @@ def test_it_downloads_an_export_without_free_text(as_admin, admin_user, clinic):
     assert event.detail["counts"]["ruptures"] == 3
 
 
-def test_it_downloads_a_deidentified_export(as_admin, clinic):
-    response = as_admin.post("/exchange/export", {"kind": "deidentified"})
+def test_it_downloads_a_pseudonymised_export(as_admin, clinic):
+    response = as_admin.post("/exchange/export", {"kind": "pseudonymised"})
     text = body(response).decode()
-    assert "-deidentified.json" in response["Content-Disposition"]
+    assert "-pseudonymised.json" in response["Content-Disposition"]
     assert text == export_text(deidentify=True, free_text=False)
     assert "Dana Lee" not in text and NOTE not in text and pseudonym("user", "dlee") in text
-    assert AccessEvent.objects.get(action="export").detail["deidentify"] is True
+    assert AccessEvent.objects.get(action="export").detail["pseudonymised"] is True
 
 
 def test_it_refuses_an_unknown_kind_of_export(as_admin):
@@ -324,7 +324,7 @@ def test_it_limits_how_many_exports_a_person_downloads_an_hour(as_admin, admin_u
     request.user = admin_user
     record(request, "export", "caseload")  # one made earlier this hour
     for _ in range(services.EXPORTS_PER_WINDOW - 1):
-        assert as_admin.post("/exchange/export", {"kind": "deidentified"}).status_code == 200
+        assert as_admin.post("/exchange/export", {"kind": "pseudonymised"}).status_code == 200
     response = as_admin.post("/exchange/export", {"kind": "without_free_text"}, follow=True)
     assert response.redirect_chain == [("/exchange/", 302)]
     assert "exports in the last hour, the most allowed" in response.content.decode()

@@ -88,3 +88,19 @@ def test_it_never_fails_on_any_dashboard_filter(query, client, supervisor, thera
     for url in ("/supervision/", f"/supervision/{therapist.username}/"):
         assert client.get(url, query).status_code < 500
         assert client.get(url, query, HTTP_HX_REQUEST="true").status_code < 500
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(query=st.dictionaries(
+    st.sampled_from(["period", "month", "quarter", "start", "end", "by", "kind", "pseudonymise"]),
+    VALUE | st.sampled_from(["custom", "month", "quarter", "0000-01", "9999-12", "2026-Q4", "9999-Q4",
+                             "therapist", "supervisor", "2026-11-01", "9999-12-31"]),
+    max_size=5))
+@pytest.mark.django_db
+def test_it_never_fails_on_any_report_filter(query, client, admin_user, db):
+    from tests.conftest import login
+
+    login(client, admin_user)
+    for url in ("/reports/alliance/", "/reports/alliance/report.csv"):
+        assert client.get(url, query).status_code < 500
+    assert client.get("/reports/alliance/", query, HTTP_HX_REQUEST="true").status_code < 500

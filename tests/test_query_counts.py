@@ -38,7 +38,7 @@ def queries(browser, url):
 
 
 # Everything the request runs: signing in, the session, the access-log event and the page.
-EXPECTED = {"client": 11, "rupture": 16, "session": 11, "brief": 14}
+EXPECTED = {"client": 8, "rupture": 12, "session": 8, "brief": 11}
 
 
 @pytest.mark.parametrize("page", sorted(EXPECTED))

@@ -16,15 +16,27 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--deidentify",
+            "--pseudonymised",
             action="store_true",
-            help="No names, e-mails or notes; pseudonyms for usernames, codes and ids.",
+            help=(
+                "No names, e-mails or notes; stable pseudonyms for usernames, codes and ids. Dates "
+                "stay exact, so this is pseudonymised, not de-identified (see export_research)."
+            ),
         )
+        # The old name, kept working: it promised more than the file delivers.
+        parser.add_argument("--deidentify", action="store_true", help="Deprecated: use --pseudonymised.")
         parser.add_argument(
             "-o", "--output", metavar="FILE", help="Write here instead of standard output."
         )
 
-    def handle(self, *args, deidentify, output, **options):
+    def handle(self, *args, pseudonymised, deidentify, output, **options):
+        if deidentify:
+            self.stderr.write(
+                "--deidentify is deprecated and will be removed: the file keeps exact dates and "
+                "stable pseudonyms, so it is pseudonymised, not de-identified. Use --pseudonymised "
+                "(same output), or export_research for a de-identified extract."
+            )
+        deidentify = pseudonymised or deidentify
         if output is None:
             counts = export_caseload(
                 lambda text: self.stdout.write(text, ending=""), deidentify=deidentify
@@ -35,7 +47,7 @@ class Command(BaseCommand):
             None,
             Action.EXPORT,
             "caseload",
-            detail={"via": "command", "deidentify": deidentify, "counts": counts},
+            detail={"via": "command", "pseudonymised": deidentify, "counts": counts},
         )
         if output is not None:
             summary = ", ".join(f"{n} {name}" for name, n in counts.items())

@@ -1,0 +1,314 @@
+"""What keeps a page's cost independent of the clinic's size: the track-record rollup the
+database maintains, and no session write on every request. (Times: bench/bench_pages.py.)"""
+
+import re
+import threading
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import connection, connections, transaction
+from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from ruptures.models import RepairAttempt, RuptureEvent
+from strategies.models import TrackRecord
+from strategies.suggestions import track_records
+from tests.factories import make_attempt, make_client, make_rupture, make_session
+
+
+def rollup():
+    return {
+        (r.kind, r.strategy, r.outcome): r.attempts
+        for r in TrackRecord.objects.all() if r.attempts
+    }
+
+
+def recount():
+    """The track record from every attempt, as the rollup must always hold it."""
+    rows = (
+        RepairAttempt.objects.filter(rupture__deleted_at__isnull=True)
+        .values_list("rupture__kind", "strategy", "outcome").annotate(n=Count("pk")).order_by()
+    )
+    return {(kind, strategy, outcome): n for kind, strategy, outcome, n in rows}
+
+
+def restore(record):
+    """Undo a soft delete in place, as a restore does."""
+    fields = {"deleted_at": None, "deleted_by": None, "deletion_reason": ""}
+    if any(f.name == "deletion" for f in type(record)._meta.fields):
+        fields["deletion"] = None
+    type(record).all_objects.filter(pk=record.pk).update(**fields)
+
+
+def test_the_track_record_counts_attempts_as_they_are_saved(client_record, therapist):
+    rupture = make_rupture(make_session(client_record, days_ago=14))
+    make_attempt(rupture, strategy="invite_discussion", outcome="resolved")
+    make_attempt(rupture, strategy="invite_discussion", outcome="attempted")
+    confrontation = make_rupture(make_session(make_client(therapist), days_ago=7), kind="confrontation",
+                                 markers=["defends_self"])
+    make_attempt(confrontation, strategy="clarify_misunderstanding", outcome="resolved")
+    assert rollup() == recount() == {
+        ("withdrawal", "invite_discussion", "resolved"): 1,
+        ("withdrawal", "invite_discussion", "attempted"): 1,
+        ("confrontation", "clarify_misunderstanding", "resolved"): 1,
+    }
+
+
+def test_the_track_record_follows_an_attempts_outcome_and_its_ruptures_kind(client_record):
+    rupture = make_rupture(make_session(client_record, days_ago=14))
+    attempt = make_attempt(rupture, strategy="invite_discussion", outcome="attempted")
+    attempt.outcome = "resolved"
+    attempt.save()
+    assert rollup() == {("withdrawal", "invite_discussion", "resolved"): 1}
+    RuptureEvent.objects.filter(pk=rupture.pk).update(kind="confrontation")
+    assert rollup() == recount() == {("confrontation", "invite_discussion", "resolved"): 1}
+    # A change that moves nothing writes nothing: the intensity is not counted.
+    RuptureEvent.objects.filter(pk=rupture.pk).update(intensity=5)
+    assert rollup() == recount()
+
+
+def test_a_soft_deleted_attempt_or_rupture_leaves_the_track_record_and_a_restore_brings_it_back(
+    client_record, therapist
+):
+    rupture = make_rupture(make_session(client_record, days_ago=14))
+    kept = make_attempt(rupture, strategy="invite_discussion", outcome="resolved")
+    dropped = make_attempt(rupture, strategy="invite_discussion", outcome="attempted")
+    dropped.soft_delete(by=therapist, reason="Logged against the wrong rupture.")
+    assert rollup() == recount() == {("withdrawal", "invite_discussion", "resolved"): 1}
+
+    RuptureEvent.objects.get(pk=rupture.pk).soft_delete(by=therapist, reason="Duplicate entry.")
+    assert rollup() == recount() == {}
+    assert track_records(client_record, "withdrawal") == ({}, {})
+
+    restore(RuptureEvent.all_objects.get(pk=rupture.pk))
+    kept.refresh_from_db()
+    expected = {("withdrawal", "invite_discussion", "resolved"): 1} if kept.deleted_at is None else {}
+    assert rollup() == recount() == expected
+    restore(dropped)
+    restore(kept)
+    assert rollup() == recount() == {
+        ("withdrawal", "invite_discussion", "resolved"): 1,
+        ("withdrawal", "invite_discussion", "attempted"): 1,
+    }
+
+
+def test_a_bulk_insert_is_counted_by_one_statement(client_record):
+    rupture = make_rupture(make_session(client_record, days_ago=14))
+    attempts = [
+        RepairAttempt(rupture=rupture, session=rupture.session, created_by=rupture.created_by,
+                      strategy=strategy, outcome=outcome)
+        for strategy in ("invite_discussion", "validate_defensive_posture", "change_tasks_goals")
+        for outcome in ("resolved", "attempted", "unresolved")
+        for _ in range(20)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        RepairAttempt.objects.bulk_create(attempts)
+    assert len(queries) == 1
+    assert rollup() == recount()
+    assert sum(rollup().values()) == 180
+
+
+def test_rebuild_track_record_counts_afresh(client_record):
+    make_attempt(make_rupture(make_session(client_record, days_ago=14)), outcome="resolved")
+    TrackRecord.objects.update(attempts=99)  # drift the command repairs
+    out = StringIO()
+    call_command("rebuild_track_record", stdout=out)
+    assert rollup() == recount() == {("withdrawal", "invite_discussion", "resolved"): 1}
+    assert "1 attempts counted" in out.getvalue()
+
+
+def test_the_engines_track_records_are_one_query_on_the_rollup(client_record, therapist, django_assert_num_queries):
+    for n in range(30):
+        elsewhere = make_rupture(make_session(make_client(therapist), days_ago=14))
+        make_attempt(elsewhere, strategy="invite_discussion", outcome="resolved" if n % 3 else "attempted")
+    mine = make_rupture(make_session(client_record, days_ago=7))
+    make_attempt(mine, strategy="change_tasks_goals", outcome="resolved")
+    with django_assert_num_queries(1) as captured:
+        for_client, for_clinic = track_records(client_record, "withdrawal")
+    assert for_client == {"change_tasks_goals": (1, 1)}
+    assert for_clinic == {"invite_discussion": (20, 30), "change_tasks_goals": (1, 1)}
+    # The clinic's share comes from the rollup, not from the attempts table.
+    clinic_part = captured.captured_queries[0]["sql"].split("UNION")[1]
+    assert "strategies_trackrecord" in clinic_part and "ruptures_repairattempt" not in clinic_part
+
+
+# --- The idle timer: the session written once a minute, not on every request ----------------
+
+
+def session_writes(queries):
+    return [q["sql"] for q in queries if re.match(r"\s*(UPDATE|INSERT INTO) \"django_session\"", q["sql"])]
+
+
+def test_it_writes_the_session_at_most_once_a_minute(as_therapist, django_assert_max_num_queries):
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        with CaptureQueriesContext(connection) as queries:
+            for _ in range(5):
+                traveller.shift(timedelta(seconds=10))
+                assert as_therapist.get("/clients/").status_code == 200
+        assert session_writes(queries) == []
+        traveller.shift(timedelta(seconds=15))  # a minute after signing in
+        with CaptureQueriesContext(connection) as queries:
+            assert as_therapist.get("/clients/").status_code == 200
+            assert as_therapist.get("/clients/").status_code == 200
+        assert len(session_writes(queries)) == 1
+
+
+def test_the_idle_limit_slides_with_requests_a_minute_apart(as_therapist):
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        for _ in range(4):  # 56 minutes in all, never 15 idle
+            traveller.shift(timedelta(minutes=14))
+            assert as_therapist.get("/clients/").status_code == 200
+        traveller.shift(timedelta(minutes=15, seconds=1))
+        assert as_therapist.get("/clients/")["Location"].startswith("/accounts/login/")
+
+
+# --- Indexes that match the pages' queries ----------------------------------------------------
+
+WATCHED = ("therapy_sessions_therapysession", "ruptures_ruptureevent", "ruptures_repairattempt",
+           "therapy_sessions_client")
+
+
+def seq_scans(node):
+    if node.get("Node Type") == "Seq Scan":
+        yield node["Relation Name"]
+    for child in node.get("Plans", ()):
+        yield from seq_scans(child)
+
+
+def scans_forced_off(queries):
+    """Tables each SELECT would still scan whole with sequential scans made as dear as
+    they get: those no index serves. (On a test database's few rows the planner rightly
+    prefers a sequential scan, so the plan it would choose proves nothing.)"""
+    found = set()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in queries:
+            sql = query["sql"]
+            if not sql.lstrip().lstrip("(").upper().startswith(("SELECT", "WITH")):
+                continue
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql.replace("%", "%%"))
+            plan = cursor.fetchone()[0]
+            found |= {t for t in seq_scans(plan[0]["Plan"]) if t in WATCHED}
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    return found
+
+
+def test_every_everyday_page_has_an_index_for_each_of_its_queries(
+    client, therapist, supervisor, client_record, held_session
+):
+    from tests.conftest import login
+
+    earlier = make_session(client_record, days_ago=8)
+    rupture = make_rupture(earlier)
+    make_attempt(rupture, session=held_session, outcome="resolved")
+    make_rupture(held_session, repair_status="attempted")
+    upcoming = make_session(client_record, days_ago=-2, status="scheduled")
+    pages = [
+        "/", "/clients/", f"/clients/{client_record.code}/", f"/ruptures/{rupture.pk}/",
+        f"/sessions/{upcoming.pk}/brief",
+        f"/sessions/{held_session.pk}/ruptures/new?kind=withdrawal&markers=denial",
+    ]
+    login(client, therapist)
+    for page in pages:
+        # The rupture form's address is the live suggestions endpoint when htmx asks.
+        htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "suggestions"} if "new?" in page else {}
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(page, **htmx).status_code == 200
+        assert scans_forced_off(queries) == set(), page
+    login(client, supervisor)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/supervision/").status_code == 200
+    assert scans_forced_off(queries) == set()
+
+
+# --- The whole clinic's dashboard figures, kept fresh by beat -----------------------------------
+
+
+def test_beat_keeps_the_clinics_figures_so_an_admins_page_scans_no_history(
+    client, admin_user, supervisor, rupture, settings
+):
+    from django.core.cache import cache
+
+    from supervision.tasks import refresh_clinic_figures
+    from tests.conftest import login
+
+    settings.SUPERVISION_CACHE_SECONDS = 60
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "clinic-figures-tests"}}
+    cache.clear()
+    assert "supervision.refresh_clinic_figures" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+    assert refresh_clinic_figures.delay().get() == {"refreshed": 1, "therapists": 1}
+    login(client, admin_user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/supervision/")
+    assert response.status_code == 200
+    assert not any("percentile_cont" in q["sql"] for q in queries.captured_queries)
+    assert response.context["total"].measures.ruptures == 1
+    assert "Figures as of" in response.content.decode()
+    # Other filters are computed on request.
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/supervision/", {"kind": "confrontation"}).status_code == 200
+    assert any("percentile_cont" in q["sql"] for q in queries.captured_queries)
+    cache.clear()
+
+
+def test_beat_refreshes_nothing_when_the_figures_are_not_kept(admin_user, settings):
+    from supervision.tasks import refresh_clinic_figures
+
+    settings.SUPERVISION_CACHE_SECONDS = 0
+    assert refresh_clinic_figures.delay().get() == {"refreshed": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["attempt", "deletion"])
+def test_an_attempt_saved_while_its_rupture_is_deleted_is_counted_once_or_not_at_all(
+    role_groups, therapist, client_record, first
+):
+    """Two transactions at once: whichever commits first, the rollup ends as a recount."""
+    rupture = make_rupture(make_session(client_record, days_ago=14))
+    make_attempt(rupture, outcome="resolved")
+    holding, done = threading.Event(), threading.Event()
+    errors = []
+
+    def attempt():
+        try:
+            with transaction.atomic():
+                make_attempt(rupture, outcome="attempted")
+                holding.set()
+                done.wait(5)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def deletion():
+        try:
+            with transaction.atomic():
+                RuptureEvent.objects.get(pk=rupture.pk).soft_delete(by=therapist, reason="Duplicate entry.")
+                holding.set()
+                done.wait(5)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    starts, then = (attempt, deletion) if first == "attempt" else (deletion, attempt)
+    holder = threading.Thread(target=starts)
+    holder.start()
+    assert holding.wait(10)
+    # The second transaction waits on the first's lock on the rupture; let it start, then
+    # let the first commit.
+    second = threading.Thread(target=then)
+    second.start()
+    second.join(0.5)
+    done.set()
+    holder.join(10)
+    second.join(10)
+    assert not errors
+    assert rollup() == recount() == {}
