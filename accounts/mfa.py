@@ -1,6 +1,7 @@
 """Second factor: TOTP apps, with one-time recovery codes for a lost phone (django-otp)."""
 
 import io
+import math
 import secrets
 
 import qrcode
@@ -8,8 +9,9 @@ import qrcode.image.svg
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.utils import timezone
+from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
-from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import RecoveryCodes
@@ -42,6 +44,33 @@ def pending_totp(user):
     return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
+def seconds_to_wait(devices, now=None):
+    """How long until any of these devices takes a code again (0: one does now).
+
+    After wrong codes django-otp refuses every code, the right one too, for a doubling
+    pause; the person must be told to wait, not that their code was wrong."""
+    now = now or timezone.now()
+    waits = []
+    for device in devices:
+        allowed, info = device.verify_is_allowed()
+        if allowed:
+            return 0
+        locked_until = (info or {}).get("locked_until")
+        waits.append(math.ceil((locked_until - now).total_seconds()) if locked_until else 0)
+    return max(min(waits, default=0), 0)
+
+
+def seconds_to_wait_for(user):
+    return seconds_to_wait(list(devices_for_user(user, confirmed=True)))
+
+
+def wait_message(seconds):
+    return (
+        f"Too many wrong codes: wait {seconds} second{'s' if seconds != 1 else ''}, "
+        "then enter the newest code from your app."
+    )
+
+
 def qr_svg(device):
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
     buffer = io.BytesIO()
@@ -65,6 +94,21 @@ def new_recovery_codes(user):
         user=user, name="Recovery codes", confirmed=True, hashes=[make_password(code) for code in codes]
     )
     return codes
+
+
+def recovery_batch(user):
+    """Which set of recovery codes is current: a form to replace them names it, so that a
+    refreshed page cannot replace the set just shown (and printed) by another."""
+    device = RecoveryCodes.objects.filter(user=user).only("pk").first()
+    return str(device.pk) if device else ""
+
+
+def codes_download_url(user, codes):
+    """The codes as a text file, built in the page itself: they are never stored in clear."""
+    from urllib.parse import quote
+
+    text = f"rupture-log recovery codes for {user.username}\nEach works once, in place of an app code.\n\n"
+    return "data:text/plain;charset=utf-8," + quote(text + "\n".join(codes) + "\n")
 
 
 def remaining_recovery_codes(user):

@@ -39,6 +39,7 @@ def _overview(request, *, remove_form, status=200):
         "enrolled": mfa.is_enrolled(request),
         "required": mfa.is_required(user),
         "recovery_left": mfa.remaining_recovery_codes(user),
+        "recovery_batch": mfa.recovery_batch(user),
         "remove_form": remove_form,
     }, status=status)
 
@@ -51,11 +52,15 @@ def setup(request):
     device = mfa.pending_totp(user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"]):
+        wait = mfa.seconds_to_wait([device])
+        if wait:
+            form.add_error("code", mfa.wait_message(wait))
+        elif device.verify_token(form.cleaned_data["code"]):
             mfa.confirm(request, device)
             codes = mfa.new_recovery_codes(user)
-            return render(request, "accounts/mfa_recovery_codes.html", {"codes": codes, "next": _next(request)})
-        form.add_error("code", "That code did not match. Check the time on your phone and try the newest code.")
+            return _show_recovery_codes(request, codes, _next(request))
+        else:
+            form.add_error("code", "That code did not match. Check the time on your phone and try the newest code.")
     context = {"form": form, "qr": mfa.qr_svg(device), "secret": mfa.secret_for_typing(device),
                "required": mfa.is_required(user), "next": _next(request)}
     return render(request, "accounts/mfa_setup.html", context, status=400 if form.errors else 200)
@@ -67,11 +72,15 @@ def verify(request):
         return redirect(_next(request))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        device = match_token(request.user, form.cleaned_data["code"])
+        wait = mfa.seconds_to_wait_for(request.user)
+        device = None if wait else match_token(request.user, form.cleaned_data["code"])
         if device is not None:
             otp_login(request, device)
             return redirect(_next(request))
-        form.add_error("code", "That code is not valid. Use the newest code from your app, or a recovery code.")
+        if wait:
+            form.add_error("code", mfa.wait_message(wait))
+        else:
+            form.add_error("code", "That code is not valid. Use the newest code from your app, or a recovery code.")
     return render(request, "accounts/mfa_verify.html", {"form": form, "next": _next(request)},
                   status=400 if form.errors else 200)
 
@@ -80,8 +89,21 @@ def verify(request):
 def recovery_codes(request):
     if not request.user.is_verified():
         return redirect("mfa_verify")
+    if request.POST.get("replaces", "") != mfa.recovery_batch(request.user):
+        # The page was refreshed, or the form sent twice: the codes shown then still stand.
+        messages.info(
+            request,
+            "Your recovery codes were already replaced; the ones shown then still work. "
+            "Make new ones only if you did not keep them.",
+        )
+        return redirect("mfa_overview")
     codes = mfa.new_recovery_codes(request.user)
-    return render(request, "accounts/mfa_recovery_codes.html", {"codes": codes, "next": settings.LOGIN_REDIRECT_URL})
+    return _show_recovery_codes(request, codes, settings.LOGIN_REDIRECT_URL)
+
+
+def _show_recovery_codes(request, codes, next_url):
+    context = {"codes": codes, "next": next_url, "download": mfa.codes_download_url(request.user, codes)}
+    return render(request, "accounts/mfa_recovery_codes.html", context)
 
 
 @require_POST

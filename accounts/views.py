@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,9 +15,14 @@ from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, supervisee_ids
 from reminders.models import Flag
 from ruptures.models import RuptureEvent, open_ruptures_of_client
-from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
+from sessions.models import Client, ClientStatus, TherapySession
+from supervision.models import SupervisionNote
 
 UPCOMING_DAYS = 7
+# Longer lists on the home page show this many rows and fold the rest, with a count.
+SHOWN_AT_FIRST = 5
+# A supervisor's note on one of the therapist's ruptures is shown on their home this long.
+NOTES_DAYS = 14
 
 
 @require_GET
@@ -31,8 +36,9 @@ def home(request):
 
 
 def therapist_home(user, now=None):
+    """What needs doing now first: the sessions just held, then the coming ones with
+    their flags, then the open ruptures by whose session comes first."""
     now = now or timezone.now()
-    start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     sessions = TherapySession.objects.editable_by(user).select_related("client")
     next_session = (
         TherapySession.objects.upcoming(now)
@@ -40,24 +46,42 @@ def therapist_home(user, now=None):
         .order_by("starts_at")
         .values("starts_at")[:1]
     )
+    agenda = list(
+        sessions.upcoming(now)
+        .filter(starts_at__lt=now + timedelta(days=UPCOMING_DAYS))
+        .annotate(open_ruptures=Subquery(open_ruptures_of_client("client")))
+        .order_by("starts_at", "pk")
+    )
+    flags = list(Flag.objects.editable_by(user).upcoming(now).for_listing())
+    flags_by_session = {}
+    for flag in flags:
+        flags_by_session.setdefault(flag.session_id, []).append(flag)
+    for session in agenda:
+        session.home_flags = flags_by_session.get(session.pk, [])
     return {
-        "agenda": sessions.filter(
-            starts_at__gte=start_of_today,
-            starts_at__lt=start_of_today + timedelta(days=UPCOMING_DAYS + 1),
-            status__in=[SessionStatus.SCHEDULED, SessionStatus.HELD],
-        ).annotate(
-            open_ruptures=Subquery(open_ruptures_of_client("client"))
-        ).order_by("starts_at"),
-        "awaiting_log": sessions.awaiting_log(now).order_by("starts_at"),
-        "open_ruptures": RuptureEvent.objects.editable_by(user).open()
-        .select_related("session__client")
-        .annotate(next_session_at=Subquery(next_session))
-        .order_by("session__starts_at", "pk"),
-        "flags": Flag.objects.editable_by(user).upcoming(now).for_listing(),
+        # The session just held comes first: it is the one to log before the next client.
+        "awaiting_log": list(sessions.awaiting_log(now).order_by("-starts_at", "-pk")),
+        "agenda": agenda,
+        "agenda_first": agenda[:SHOWN_AT_FIRST],
+        "agenda_more": agenda[SHOWN_AT_FIRST:],
+        "open_ruptures": list(
+            RuptureEvent.objects.editable_by(user).open()
+            .select_related("session__client")
+            .annotate(next_session_at=Subquery(next_session))
+            .order_by(F("next_session_at").asc(nulls_last=True), "-intensity", "session__starts_at", "pk")
+        ),
+        "flags": flags,
+        "new_notes": list(
+            SupervisionNote.objects.filter(
+                rupture__in=RuptureEvent.objects.editable_by(user), created_at__gte=now - timedelta(days=NOTES_DAYS)
+            ).select_related("supervisor", "rupture__session__client").order_by("-created_at", "-pk")
+        ),
+        "notes_days": NOTES_DAYS,
         # No session to be flagged before: open ruptures with no next step.
-        "stalled": Flag.objects.stalled_visible_to(user).without_next_session(now).stalled_listing(),
+        "stalled": list(Flag.objects.stalled_visible_to(user).without_next_session(now).stalled_listing()),
         "now": now,
         "upcoming_days": UPCOMING_DAYS,
+        "shown_at_first": SHOWN_AT_FIRST,
     }
 
 

@@ -20,6 +20,8 @@ from django import forms
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 
 class AliveManager(models.Manager):
@@ -86,6 +88,16 @@ class RestoreForm(forms.Form):
         if not reason:
             raise forms.ValidationError("Say why these records are being restored.")
         return reason
+
+
+# Free text in clinical records: room for a careful paragraph or two, never a pasted
+# document. Forms say so with a counter, and the database refuses more (`within_limit`).
+FREE_TEXT_MAX = 2000
+
+
+def within_limit(field, limit=FREE_TEXT_MAX):
+    """CHECK: a text column holds at most `limit` characters."""
+    return LessThanOrEqual(Length(field), limit)
 
 
 def reason_given():

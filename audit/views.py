@@ -13,7 +13,7 @@ from sessions.access import deletions_for, get_client_for_audit, get_deletion_fo
 EVENTS_PER_PAGE = 100
 
 
-def confirm_soft_delete(request, record, *, title, done, message, warning=""):
+def confirm_soft_delete(request, record, *, title, subject, done, message, warning=""):
     """Ask for a reason, then hide the record and what hangs from it: every delete view's body."""
     form = DeletionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -24,7 +24,9 @@ def confirm_soft_delete(request, record, *, title, done, message, warning=""):
             return redirect(done)
         messages.success(request, f"{message} It can be restored from Deleted records.")
         return redirect(done)
-    context = {"form": form, "title": title, "back": record.get_absolute_url(), "warning": warning}
+    context = {
+        "form": form, "title": title, "subject": subject, "back": record.get_absolute_url(), "warning": warning,
+    }
     return render(request, "audit/confirm_delete.html", context, status=400 if form.errors else 200)
 
 
@@ -35,6 +37,8 @@ def client_access_log(request, code):
     record(request, Action.VIEW, "access-log", client=client)
     events = AccessEvent.objects.filter(client=client).select_related("user").order_by("-at", "-pk")
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    if not request.user.is_clinic_admin:
+        _name_records(page.object_list, client)
     return render(request, "audit/access_log.html", {"client": client, "page": page})
 
 
@@ -63,3 +67,19 @@ def deletion_restore(request, pk):
             return redirect("deletion_list")
     return render(request, "audit/deletion_restore.html", {"deletion": deletion, "form": form},
                   status=400 if form.errors else 200)
+
+
+def _name_records(events, client):
+    """Name each event's rupture or session as the pages do, by date and kind, not by its
+    key: two queries for the page. Admins, who read no clinical records, see the keys."""
+    from ruptures.models import RuptureEvent
+    from sessions.models import TherapySession
+
+    events = list(events)
+    keys = {e.key for e in events if e.key}
+    ruptures = RuptureEvent.all_objects.filter(session__client=client, key__in=keys).select_related("session")
+    ruptures = {r.key: r for r in ruptures}
+    sessions = {s.key: s for s in TherapySession.all_objects.filter(client=client, key__in=keys)}
+    for event in events:
+        event.rupture = ruptures.get(event.key) if event.what == "rupture" else None
+        event.session = sessions.get(event.key) if event.what in ("session", "brief") else None

@@ -95,10 +95,12 @@ TEMPLATES = [
 
 # --- Database: PostgreSQL only -------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
-if not DATABASE_URL:
-    from config.embedded_db import embedded_database_url
+# The embedded server is the demo's and a laptop's: `demo --reset` may empty only it.
+EMBEDDED_DATABASE = not DATABASE_URL
+if EMBEDDED_DATABASE:
+    from config.embedded_db import DATA_DIR, embedded_database_url
 
-    DATABASE_URL = embedded_database_url(BASE_DIR / ".pgdata")
+    DATABASE_URL = embedded_database_url(DATA_DIR)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
@@ -211,6 +213,10 @@ CONTENT_SECURITY_POLICY = {
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
+# --- Request size --------------------------------------------------------------------
+# Bodies over this are refused before any view runs, with our own page (config/errors.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=65_536)
+
 # --- Internationalisation --------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
@@ -233,6 +239,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not _MANIFEST_STATIC
+# Files browsers ask for at the site's root (/favicon.ico), served as they are.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- E-mail -------------------------------------------------------------------------

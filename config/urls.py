@@ -18,3 +18,5 @@ urlpatterns = [
     # The client's one-time alliance check link: short, since it is typed or scanned.
     path("c/", include("checks.urls")),
 ]
+
+handler400 = "config.errors.bad_request"

@@ -80,4 +80,11 @@ class CaseloadUpload(models.Model):
 
     @property
     def can_apply(self):
-        return self.status == UploadStatus.CHECKED
+        return self.status == UploadStatus.CHECKED and not self.changes_nothing
+
+    @property
+    def changes_nothing(self):
+        """A checked file whose every record is already in the database as it is."""
+        return self.status == UploadStatus.CHECKED and not any(
+            tally.get("created") or tally.get("updated") for tally in self.counts.values()
+        )

@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
 from accounts.models import Role
+from audit.records import FREE_TEXT_MAX
 from ruptures import vocabulary as v
 from sessions.models import ClientStatus, SessionStatus
 
@@ -46,6 +47,7 @@ CASE_CODE_RE = re.compile(v.CASE_CODE_PATTERN)
 KEY_MAX = 64
 DISPLAY_NAME_MAX = 150
 CLIENT_NAME_MAX = 200
+TEXT_MAX = FREE_TEXT_MAX  # a rupture's note and plan, an attempt's note
 EMAIL_MAX = 254
 MINUTE_MAX = v.SESSION_MAX_MINUTES
 # A typo such as 0226 for 2026 is refused rather than stored; years far outside any
@@ -703,9 +705,9 @@ class _Checker:
         if "minute" in record:
             row.minute = self.minute(record["minute"], f"{path}.minute")
         if "note" in record:
-            row.note = self.text(record["note"], f"{path}.note")
+            row.note = self.text(record["note"], f"{path}.note", TEXT_MAX)
         if "plan" in record:
-            row.plan = self.text(record["plan"], f"{path}.plan")
+            row.plan = self.text(record["plan"], f"{path}.plan", TEXT_MAX)
         before = self.existing.ruptures.get(row.key) if type(row.key) is str else None
         if before is not None and session is not None and session.client != before.client:
             # The owner would get a 404 on their own rupture, and another therapist read it.
@@ -798,7 +800,7 @@ class _Checker:
                 strategy=self.slug(record["strategy"], f"{at}.strategy", STRATEGIES, "strategy"),
             )
             if "note" in record:
-                row.note = self.text(record["note"], f"{at}.note")
+                row.note = self.text(record["note"], f"{at}.note", TEXT_MAX)
             if "stage_reached" in record:
                 row.stage_reached = self.slug(
                     record["stage_reached"], f"{at}.stage_reached", ("", *STAGES), "stage"

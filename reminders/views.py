@@ -7,6 +7,10 @@ from ruptures.models import RuptureEvent
 from sessions.access import get_session_for
 from strategies.suggestions import advice_for, facts_of, known_before
 
+# The brief opens the best suggestions for each rupture and folds the rest: a page to
+# read in the minute before a session.
+SUGGESTIONS_EXPANDED = 2
+
 
 @require_GET
 def session_brief(request, pk):
@@ -15,11 +19,13 @@ def session_brief(request, pk):
     client = session.client
     record(request, Action.VIEW, "brief", key=session.key, client=client)
     flags = {f.rupture_id: f for f in session.flags.filter(reason="rupture").select_related("rupture__session")}
+    # The history of each rupture comes with it in two queries for all of them: what
+    # was tried (with its session) and what supervision said.
     open_ruptures = list(
         RuptureEvent.objects.open()
         .filter(session__client=client, session__starts_at__lt=session.starts_at)
         .select_related("session")
-        .prefetch_related("attempts")
+        .prefetch_related("attempts__session", "supervision_notes__supervisor")
         .order_by("session__starts_at", "pk")
     )
     # Suggestions are computed afresh: the client's history may have moved on since
@@ -41,9 +47,11 @@ def session_brief(request, pk):
         ),
         "can_edit": client.is_editable_by(request.user),
         "client_code": client.code,
+        "suggestions_expanded": SUGGESTIONS_EXPANDED,
         # The client's voice: checks that reported a rupture nobody logged, or a drop.
         "check_flags": session.flags.from_checks().filter(alliance_check__deleted_at__isnull=True)
         .select_related("alliance_check__session", "alliance_check__instrument")
         .order_by("alliance_check__session__starts_at", "pk"),
     }
     return render(request, "reminders/session_brief.html", context)
+

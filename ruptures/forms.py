@@ -1,4 +1,6 @@
 from django import forms
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from ruptures import vocabulary as v
 from ruptures.models import (
@@ -21,6 +23,16 @@ MISSING_VERSION = (
     "This change does not say which version of the rupture it started from, so nothing was saved: "
     "reload the rupture and make the change again."
 )
+
+class FirstChoiceFocused(forms.RadioSelect):
+    """Radio buttons whose first option takes the focus when the page opens."""
+
+    def create_option(self, *args, **kwargs):
+        option = super().create_option(*args, **kwargs)
+        if option["index"] == "0":
+            option["attrs"]["autofocus"] = True
+        return option
+
 
 class RuptureForm(forms.ModelForm):
     """Ordered for the minute after a session: kind, markers, intensity, then the rest."""
@@ -79,6 +91,10 @@ class RuptureForm(forms.ModelForm):
             self.fields["version"].initial = self.instance.version
             self.fields["version"].required = True
             self.fields["version"].error_messages["required"] = MISSING_VERSION
+        elif not self.is_bound:
+            # A new rupture is logged in the minute after a session: the page opens on its
+            # first question rather than on the navigation.
+            self.fields["kind"].widget = FirstChoiceFocused(choices=Kind.choices)
 
     @property
     def chosen_kind(self):
@@ -184,7 +200,13 @@ class RepairAttemptForm(forms.ModelForm):
         # server-side cursor (several round trips) each time the choices are rendered.
         self.fields["session"].choices = [(s.pk, str(s)) for s in sessions]
         self.fields["session"].empty_label = None
+        # Dated as on every other page, in the clinic's time; the client is the rupture's own.
+        self.fields["session"].label_from_instance = _session_label
         self.fields["session"].initial = rupture.session_id
+
+
+def _session_label(session):
+    return date_format(timezone.localtime(session.starts_at), "D j M Y, H:i")
 
 
 class RepairStatusForm(forms.Form):

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Count, OuterRef, Q
 from django.urls import reverse
 
-from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
+from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, deletion_recorded, reason_given, within_limit
 from ruptures import vocabulary as v
 from sessions.models import TherapySession, caseload_q, new_key
 
@@ -74,9 +74,9 @@ class RuptureEvent(ClinicalRecord):
         models.CharField(max_length=16, choices=InternalSignal.choices), default=list, blank=True
     )
     internal_signals_other = models.CharField("other signal", max_length=200, blank=True)
-    noticed = models.TextField("what I noticed in the client", blank=True)
-    hypothesis = models.TextField(blank=True)
-    plan = models.TextField("plan to check it", blank=True)
+    noticed = models.TextField("what I noticed in the client", blank=True, max_length=FREE_TEXT_MAX)
+    hypothesis = models.TextField(blank=True, max_length=FREE_TEXT_MAX)
+    plan = models.TextField("plan to check it", blank=True, max_length=FREE_TEXT_MAX)
     repair_status = models.CharField(
         max_length=24, choices=RepairStatus.choices, default=RepairStatus.UNADDRESSED
     )
@@ -135,6 +135,9 @@ class RuptureEvent(ClinicalRecord):
                 condition=Q(actor="therapist") | ~Q(markers=[]),
                 name="rupture_client_side_has_marker",
             ),
+            models.CheckConstraint(condition=within_limit("noticed"), name="rupture_noticed_max_length"),
+            models.CheckConstraint(condition=within_limit("hypothesis"), name="rupture_hypothesis_max_length"),
+            models.CheckConstraint(condition=within_limit("plan"), name="rupture_plan_max_length"),
         ]
         indexes = [
             # RuptureEvent.objects.open(): home pages, session briefs and the flag sweep.
@@ -195,7 +198,7 @@ class RepairAttempt(ClinicalRecord):
     )
     # Section 6d: how far the repair got (optional).
     stage_reached = models.CharField(max_length=24, choices=Stage.choices, blank=True)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=FREE_TEXT_MAX)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -216,6 +219,7 @@ class RepairAttempt(ClinicalRecord):
             models.CheckConstraint(condition=deletion_recorded(), name="attempt_deletion_recorded"),
             models.CheckConstraint(condition=Q(strategy__in=Strategy.values), name="attempt_strategy_valid"),
             models.CheckConstraint(condition=Q(outcome__in=ATTEMPT_OUTCOMES), name="attempt_outcome_valid"),
+            models.CheckConstraint(condition=within_limit("note"), name="attempt_note_max_length"),
             models.CheckConstraint(
                 condition=Q(stage_reached="") | Q(stage_reached__in=Stage.values), name="attempt_stage_valid"
             ),

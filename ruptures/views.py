@@ -3,6 +3,9 @@ from dataclasses import replace
 from django.contrib import messages
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.log import record
@@ -12,7 +15,7 @@ from ruptures import services
 from ruptures.access import get_rupture_for
 from ruptures.forms import MISSING_VERSION, RepairAttemptForm, RepairStatusForm, RuptureForm
 from ruptures.history import history_of
-from ruptures.models import Kind, Strategy
+from ruptures.models import Kind, RuptureEvent, Strategy
 from sessions.access import get_session_for
 from strategies.suggestions import advice_for, facts_from, facts_of
 
@@ -83,8 +86,34 @@ def _form_after_conflict(request, conflict, session):
     return form
 
 
+def _conflict_rows(conflict):
+    """The conflict's differences as the form words them: labels, not column names or slugs."""
+    if conflict is None:
+        return []
+    return [
+        (_label_of(change.field), _shown(change.field, change.theirs), _shown(change.field, change.yours))
+        for change in conflict.changes
+    ]
+
+
+def _label_of(name):
+    label = RuptureForm.base_fields[name].label or RuptureEvent._meta.get_field(name).verbose_name
+    return capfirst(label)
+
+
+def _shown(name, value):
+    field = RuptureEvent._meta.get_field(name)
+    choices = dict(getattr(field, "base_field", field).flatchoices)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(choices.get(item, item)) for item in value)
+    return str(choices.get(value, value)) if value not in (None, "") else ""
+
+
 def _render_form(request, form, session, *, rupture=None, conflict=None, status=200):
-    context = {"form": form, "session": session, "rupture": rupture, "conflict": conflict}
+    context = {
+        "form": form, "session": session, "rupture": rupture, "conflict": conflict,
+        "conflict_rows": _conflict_rows(conflict),
+    }
     template = "ruptures/rupture_form.html"
     if request.htmx and request.method == "GET" and request.htmx.target == "suggestions":
         live = _live_suggestions(request.GET, session, fallback=rupture)
@@ -191,8 +220,14 @@ def rupture_status(request, pk):
 @require_http_methods(["GET", "POST"])
 def rupture_delete(request, pk):
     rupture = get_rupture_for(request.user, pk, write=True)
+    when = timezone.localtime(rupture.session.starts_at)
+    subject = (
+        f"{rupture.get_kind_display()} rupture, intensity {rupture.intensity}, "
+        f"{rupture.get_repair_status_display().lower()}: {rupture.session.client.code}, "
+        f"session of {date_format(when, 'D j M Y, H:i')}"
+    )
     return confirm_soft_delete(
-        request, rupture, title="Delete this rupture?", done=rupture.session,
-        message="Rupture deleted, with its repair attempts.",
+        request, rupture, title="Delete this rupture?", subject=subject, done=rupture.session,
+        message="Rupture deleted, with its repair attempts. It stays in the record's history.",
         warning="Its repair attempts and reminders are hidden with it.",
     )

@@ -195,8 +195,9 @@ def _one_client(rng, scale, code, therapist_id, now, rows, ids, *, showcase=Fals
             else SessionStatus.CANCELLED if roll < 0.96
             else SessionStatus.NO_SHOW
         )
-        # The most recent held sessions are left for the therapist to log in the demo.
-        if session_status == SessionStatus.HELD and starts_at > now:
+        # A session still to come is scheduled, never already held, missed or cancelled
+        # (a weekly slot later today included).
+        if starts_at > now:
             session_status = SessionStatus.SCHEDULED
         sessions.append({"starts_at": starts_at, "status": session_status})
     if status == ClientStatus.ACTIVE:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, supervisee_ids
-from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
+from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, deletion_recorded, reason_given, within_limit
 from ruptures import vocabulary as v
 
 CASE_CODE_RE = rf"^{v.CASE_CODE_PATTERN}$"
@@ -137,14 +137,18 @@ class TherapySessionQuerySet(models.QuerySet):
         return self.filter(status=SessionStatus.SCHEDULED, starts_at__gte=now)
 
     def awaiting_log(self, now=None, days=7):
-        """Held in the last `days` days, with no rupture logged and no 'none' noted."""
+        """Took place in the last `days` days, with no rupture logged and no 'none' noted.
+
+        A session whose time has passed but is still marked scheduled counts: the
+        therapist between two clients logs first, and logging settles it as held.
+        """
         now = now or timezone.now()
         # The rupture model reached through the relation it declares, so that sessions
         # does not import ruptures (the layer above); its default manager leaves deleted
         # ruptures out, so a deleted rupture does not count as logged.
         ruptures = self.model._meta.get_field("ruptures").related_model.objects
         return self.filter(
-            status=SessionStatus.HELD,
+            status__in=[SessionStatus.HELD, SessionStatus.SCHEDULED],
             starts_at__gte=now - timedelta(days=days),
             starts_at__lte=now,
             no_rupture_noted_at__isnull=True,
@@ -164,7 +168,7 @@ class TherapySession(ClinicalRecord):
         default=50, validators=[MinValueValidator(v.SESSION_MIN_MINUTES), MaxValueValidator(v.SESSION_MAX_MINUTES)]
     )
     status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=FREE_TEXT_MAX)
     # Set when the therapist says "no rupture this session", so that a held session
     # with nothing logged can be told apart from one not yet reviewed.
     no_rupture_noted_at = models.DateTimeField(null=True, blank=True)
@@ -189,6 +193,7 @@ class TherapySession(ClinicalRecord):
                 condition=Q(duration_minutes__gte=v.SESSION_MIN_MINUTES, duration_minutes__lte=v.SESSION_MAX_MINUTES),
                 name="session_duration_range",
             ),
+            models.CheckConstraint(condition=within_limit("note"), name="session_note_max_length"),
         ]
         indexes = [
             models.Index(fields=["client", "starts_at"], name="session_client_time"),

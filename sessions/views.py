@@ -3,7 +3,9 @@ from django.core.paginator import Paginator
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -179,15 +181,17 @@ def session_status(request, pk):
 @require_POST
 def session_no_rupture(request, pk):
     session = get_session_for(request.user, pk, write=True)
-    if session.status != SessionStatus.HELD:
+    if not (session.status == SessionStatus.HELD or session.is_loggable):
         messages.error(request, "Only a session that was held can be noted as rupture-free.")
         return redirect(session)
     if session.ruptures.exists():
         # A page opened before a rupture was logged in another tab can still post this.
         messages.error(request, "A rupture is logged for this session, so it was not rupture-free.")
         return redirect(session)
+    # As with logging a rupture: saying how it went says the session took place.
+    session.status = SessionStatus.HELD
     session.no_rupture_noted_at = timezone.now()
-    session.save(update_fields=["no_rupture_noted_at"])
+    session.save(update_fields=["status", "no_rupture_noted_at"])
     # The same answer in the therapist's alliance check: `tension` = `no`.
     record_no_rupture(session=session, by=request.user)
     enqueue_sweep(client_id=session.client_id)
@@ -207,9 +211,13 @@ def safe_next(request):
 @require_http_methods(["GET", "POST"])
 def session_delete(request, pk):
     session = get_session_for(request.user, pk, write=True)
+    ruptures = session.ruptures.count()
+    subject = f"{session.client.code}: session of {date_format(timezone.localtime(session.starts_at), 'D j M Y, H:i')}"
+    if ruptures:
+        subject += f", with {ruptures} rupture{pluralize(ruptures)}"
     return confirm_soft_delete(
-        request, session, title="Delete this session?", done=session.client,
-        message="Session deleted, with its ruptures.",
+        request, session, title="Delete this session?", subject=subject, done=session.client,
+        message="Session deleted, with its ruptures. It stays in the record's history.",
         warning="Its ruptures, their repair attempts, the attempts recorded in it and its reminders "
                 "are hidden with it.",
     )
@@ -219,7 +227,7 @@ def session_delete(request, pk):
 def client_delete(request, code):
     client = get_client_for(request.user, code, write=True)
     return confirm_soft_delete(
-        request, client, title=f"Delete client {client.code}?", done="client_list",
+        request, client, title=f"Delete client {client.code}?", subject=f"Client {client.code}", done="client_list",
         message=f"Client {client.code} deleted, with all of their record.",
         warning="Their sessions, ruptures, repair attempts, reminders and alliance data are hidden with them.",
     )

@@ -1,16 +1,22 @@
-"""Automated accessibility checks with axe-core (bundled by axe-playwright-python, nothing fetched)."""
+"""Automated accessibility checks in the browser tests: axe-core, bundled with
+axe-playwright-python (nothing fetched at run time)."""
 
 from axe_playwright_python.sync_playwright import Axe
 
 FAILING_IMPACTS = ("serious", "critical")
 
+_axe = Axe()
+
 
 def assert_accessible(page, *, context=""):
     """Fail on any serious or critical axe-core violation on the page as it stands."""
-    results = Axe().run(page)
-    violations = [v for v in results.response["violations"] if v.get("impact") in FAILING_IMPACTS]
-    details = "; ".join(
-        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(str(n['target']) for n in v['nodes'][:3])}"
-        for v in violations
-    )
-    assert not violations, f"{context or page.url}: {details}"
+    results = _axe.run(page)
+    found = [
+        violation for violation in results.response["violations"] if violation.get("impact") in FAILING_IMPACTS
+    ]
+    assert not found, f"{context or page.url}: " + "; ".join(_describe(v) for v in found)
+
+
+def _describe(violation):
+    targets = [", ".join(node["target"]) for node in violation["nodes"][:3]]
+    return f"{violation['impact']} {violation['id']} ({violation['help']}) at {targets}"

@@ -154,6 +154,8 @@ def test_it_renders_only_the_results_for_htmx(as_therapist, client_record):
     assert html.lstrip().startswith('<div id="results">')
     assertContains(response, "C-0001")
     assertNotContains(response, 'role="search"')
+    # The count goes to the page's polite status line, which stays in place.
+    assertContains(response, '<span id="results-status" hx-swap-oob="innerHTML">1 client found.</span>')
 
 
 def test_it_renders_the_whole_page_without_htmx(as_therapist, client_record):

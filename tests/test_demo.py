@@ -1,5 +1,7 @@
+import os
 from io import StringIO
 
+from django.conf import settings
 from django.core.management import call_command
 
 from accounts.models import Role, SupervisionLink, User
@@ -70,6 +72,83 @@ def test_it_says_who_logged_a_rupture_whose_creation_was_not_snapshotted(rupture
     entries = history_of(bare)
     assert [(e.by, e.what) for e in entries][0] == ("Dana Lee", "logged")
     assert "changed (the values before were not recorded)" in [e.what for e in entries]
+
+
+def test_it_never_marks_a_session_still_to_come_as_held_missed_or_cancelled(db):
+    from datetime import UTC, datetime
+
+    from sessions.demo import Scale, build_demo_clinic
+
+    # Mid-morning: many clients' weekly slot is later today.
+    now = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+    build_demo_clinic(Scale(supervisors=2, therapists=8, clients=120, weeks=6), now=now)
+
+    later = TherapySession.objects.filter(starts_at__gt=now)
+    assert later.filter(starts_at__date=now.date()).exists()
+    assert set(later.values_list("status", flat=True)) == {SessionStatus.SCHEDULED}
+    assert not RuptureEvent.objects.filter(session__starts_at__gt=now).exists()
+
+
+def test_it_serves_the_demo_with_debug_off_and_its_static_files(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from sessions.management.commands.demo import serving_environment
+
+    unset = ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "MFA_REQUIRED_ROLES")
+    env = serving_environment("0.0.0.0:8001", environ={k: v for k, v in os.environ.items() if k not in unset})
+    assert env["DJANGO_ALLOWED_HOSTS"] == "*"
+    probe = (
+        "import json, django; django.setup(); from django.conf import settings as s;"
+        "print(json.dumps([s.DEBUG, s.WHITENOISE_USE_FINDERS, getattr(s, 'SECURE_SSL_REDIRECT', False),"
+        " getattr(s, 'SESSION_COOKIE_SECURE', False), s.ALLOWED_HOSTS, s.MFA_REQUIRED_ROLES]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+                         capture_output=True, text=True, check=True, cwd=settings.BASE_DIR)
+    # Debug off, so a 404 or 500 is the app's own page; static files straight from static/.
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        False, True, False, False, ["*"], ["supervisor", "admin"]
+    ]
+    local = serving_environment("127.0.0.1:8001", environ={})
+    assert local["DJANGO_ALLOWED_HOSTS"] == "127.0.0.1,[::1],localhost"
+
+
+def test_it_resets_only_the_embedded_database(db, settings):
+    import pytest
+    from django.core.management.base import CommandError
+
+    settings.EMBEDDED_DATABASE = False
+    with pytest.raises(CommandError, match="DATABASE_URL points elsewhere: nothing was changed"):
+        call_command("demo", "--reset", "--no-serve", stdout=StringIO())
+
+
+def test_it_empties_a_database_to_start_again(db):
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from config.embedded_db import recreate_database
+
+    base = settings.DATABASES["default"]
+    server = {"host": base["HOST"], "port": base["PORT"] or None, "user": base["USER"]}
+    scratch = f"{base['NAME']}_reset_probe"
+    maintenance = make_conninfo(dbname="postgres", **server)
+    recreate_database(maintenance, scratch)
+    with psycopg.connect(make_conninfo(dbname=scratch, **server), autocommit=True) as conn:
+        conn.execute("CREATE TABLE leftover (id int)")
+    recreate_database(maintenance, scratch)
+    with psycopg.connect(make_conninfo(dbname=scratch, **server)) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'leftover'").fetchone() == (0,)
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
+
+
+def test_it_prints_how_to_stop_the_embedded_database(db, settings):
+    settings.EMBEDDED_DATABASE = True
+    out = StringIO()
+    call_command("demo", "--no-serve", "8002", stdout=out)
+    assert "http://127.0.0.1:8002/" in out.getvalue()
+    assert "uv run python -m config.embedded_db stop" in out.getvalue()
 
 
 def test_the_demo_clinic_has_checks_from_both_sides(db, shipped_instruments):

@@ -801,6 +801,16 @@ BAD_INPUT = [
         "ruptures[0].note: contains a NUL character",
     ),
     (
+        "plan over the limit",
+        _set("ruptures[0].plan", "p" * 2001),
+        "ruptures[0].plan: longer than 2000 characters (2001)",
+    ),
+    (
+        "attempt note over the limit",
+        _set("ruptures[0].attempts[0].note", "n" * 2001),
+        "ruptures[0].attempts[0].note: longer than 2000 characters (2001)",
+    ),
+    (
         "lone surrogate",
         _set("ruptures[0].plan", "\ud800"),
         "ruptures[0].plan: contains an unpaired surrogate",

@@ -128,6 +128,20 @@ def test_it_checks_an_upload_and_applies_nothing_yet(as_admin, admin_user):
     assert NOTE.encode() not in page.content  # the report shows counts, not clinical text
 
 
+def test_it_offers_no_apply_for_a_file_that_changes_nothing(as_admin):
+    from tests.test_exchange import import_doc
+
+    import_doc(caseload())
+    response = upload(as_admin, caseload())
+
+    made = CaseloadUpload.objects.get()
+    assert made.status == UploadStatus.CHECKED and made.changes_nothing and not made.can_apply
+    page = as_admin.get(response["Location"]).content.decode()
+    assert "Nothing to apply" in page
+    assert "Apply this file" not in page
+    assert f'action="/exchange/uploads/{made.pk}/discard"' in page
+
+
 def test_it_reports_every_problem_with_its_path_and_keeps_nothing(as_admin):
     doc = caseload()
     doc["ruptures"][0]["markers"][0] = "sulking"
@@ -176,10 +190,10 @@ def test_it_lists_the_first_problems_on_the_page_and_all_in_the_report(as_admin)
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"{not json", "<td><code>$</code></td><td>not valid JSON: Expecting property name"),
+        (b"{not json", "<td><code>$</code></td><td data-label=\"Problem\">not valid JSON: Expecting property name"),
         (
             b'{"format": "csv", "version": 1}',
-            "<td><code>format</code></td><td>expected &quot;caseload&quot;, got &quot;csv&quot;",
+            "<td><code>format</code></td><td data-label=\"Problem\">expected &quot;caseload&quot;, got &quot;csv&quot;",
         ),
     ],
 )

@@ -39,7 +39,7 @@ def test_it_shows_todays_and_the_coming_weeks_sessions(
 
     assert response.status_code == 200
     assert list(response.context["agenda"]) == [later_today, in_three_days]
-    agenda = section(response, "agenda-h", "await-h")
+    agenda = section(response, "agenda-h", "open-h")
     assert f'href="/sessions/{later_today.pk}/"' in agenda
     assert f'href="/sessions/{in_three_days.pk}/"' in agenda
 
@@ -68,7 +68,8 @@ def test_it_lists_sessions_held_this_week_with_nothing_logged(
 
     response = as_therapist.get("/")
 
-    assert list(response.context["awaiting_log"]) == [almost_a_week, waiting]
+    # The session just held first: the one to log before the next client.
+    assert list(response.context["awaiting_log"]) == [waiting, almost_a_week]
     awaiting = section(response, "await-h")
     for s in (almost_a_week, waiting):
         assert f'action="/sessions/{s.pk}/no-rupture"' in awaiting
@@ -76,25 +77,63 @@ def test_it_lists_sessions_held_this_week_with_nothing_logged(
     assert 'name="next" value="/"' in awaiting
 
 
-def test_it_lists_open_ruptures_oldest_first(as_therapist, client_record, other_therapist):
-    ten, five, three, two, one = (make_session(client_record, days_ago=d) for d in (10, 5, 3, 2, 1))
-    attempted = make_rupture(five, repair_status="attempted", plan="Name the pull to agree.")
-    unresolved = make_rupture(ten, repair_status="unresolved")
-    unaddressed = make_rupture(two, repair_status="unaddressed")
-    resolved = make_rupture(three, repair_status="resolved")
-    partly = make_rupture(one, repair_status="partially_resolved")
+def test_it_lists_open_ruptures_by_the_next_session_then_intensity(as_therapist, therapist, other_therapist):
+    soon, later, unbooked = (make_client(therapist) for _ in range(3))
+    for client, days in ((soon, 1), (later, 4)):
+        make_session(client, days_ago=-days, status=SessionStatus.SCHEDULED)
+    unbooked_strong = make_rupture(make_session(unbooked, days_ago=2), intensity=5)
+    later_mild = make_rupture(make_session(later, days_ago=10), repair_status="unresolved", intensity=2)
+    soon_mild = make_rupture(make_session(soon, days_ago=3), intensity=2, plan="Name the pull to agree.")
+    soon_strong = make_rupture(make_session(soon, days_ago=5), repair_status="attempted", intensity=4)
+    resolved = make_rupture(make_session(soon, days_ago=6), repair_status="resolved")
+    partly = make_rupture(make_session(soon, days_ago=1), repair_status="partially_resolved")
     theirs = make_rupture(make_session(make_client(other_therapist), days_ago=20))
 
     response = as_therapist.get("/")
 
-    assert list(response.context["open_ruptures"]) == [unresolved, attempted, unaddressed]
-    open_html = section(response, "open-h", "agenda-h")
-    expected = [unresolved, attempted, unaddressed]
+    expected = [soon_strong, soon_mild, later_mild, unbooked_strong]
+    assert list(response.context["open_ruptures"]) == expected
+    open_html = section(response, "open-h")
     positions = [open_html.index(f'href="/ruptures/{r.pk}/"') for r in expected]
     assert positions == sorted(positions)
     for r in (resolved, partly, theirs):
         assert f'href="/ruptures/{r.pk}/"' not in open_html
     assert "Name the pull to agree." in open_html
+
+
+def test_it_puts_the_session_just_held_first_and_folds_long_lists(as_therapist, therapist):
+    for _ in range(8):
+        client = make_client(therapist)
+        make_session(client, days_ago=-2, status=SessionStatus.SCHEDULED)
+        make_rupture(make_session(client, days_ago=9))
+    just_held = make_session(make_client(therapist), days_ago=0.05)
+
+    html = as_therapist.get("/").content.decode()
+
+    # The after-session actions come before any flag, session list or open rupture.
+    main = html[html.index('id="main"'):]
+    first_link = main[main.index("<a ") : main.index("</a>")]
+    assert f'href="/sessions/{just_held.pk}/"' in first_link
+    assert main.index(f'href="/sessions/{just_held.pk}/ruptures/new"') < main.index('id="agenda-h"')
+    assert main.index('id="agenda-h"') < main.index('id="open-h"')
+    assert "3 more sessions this week</summary>" in main
+    # Eight open ruptures: folded, their count in view.
+    assert '<details class="section">' in main
+    assert 'Open ruptures <span class="count">8</span>' in main
+
+
+def test_it_shows_the_flags_under_the_session_they_are_raised_for(as_therapist, rupture):
+    from reminders.models import Flag
+
+    upcoming = make_session(rupture.session.client, days_ago=-1, status=SessionStatus.SCHEDULED)
+    Flag.objects.create(rupture=rupture, session=upcoming, escalated=True, carried_over=False)
+
+    response = as_therapist.get("/")
+
+    agenda = section(response, "agenda-h", "open-h")
+    assert f'href="/ruptures/{rupture.pk}/"' in agenda
+    assert "escalated: high intensity" in agenda
+    assert f'href="/sessions/{upcoming.pk}/brief"' in agenda
 
 
 def test_it_shows_the_next_booked_session_beside_an_open_rupture(as_therapist, rupture):
@@ -113,6 +152,23 @@ def test_it_says_when_no_session_is_booked_after_an_open_rupture(as_therapist, r
 
     assert response.context["open_ruptures"][0].next_session_at is None
     assertContains(response, "none booked")
+
+
+def test_it_tells_the_therapist_what_their_supervisor_noted(as_therapist, rupture, supervisor, other_therapist):
+    from supervision.models import SupervisionNote
+
+    SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment="Name the pull to please.")
+    SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment="Long ago.",
+                                   created_at=timezone.now() - timedelta(days=15))
+    theirs = make_rupture(make_session(make_client(other_therapist)))
+    SupervisionNote.objects.create(rupture=theirs, supervisor=supervisor, comment="Not for Dana.")
+
+    response = as_therapist.get("/")
+
+    notes = section(response, "notes-h", "open-h")
+    assert "Name the pull to please." in notes and "M. Okafor" in notes
+    assert f'href="/ruptures/{rupture.pk}/"' in notes
+    assert "Long ago." not in notes and "Not for Dana." not in response.content.decode()
 
 
 def test_it_shows_a_quiet_home_page_to_a_new_therapist(as_therapist):
@@ -136,12 +192,12 @@ def test_it_builds_the_therapist_home_in_a_constant_number_of_queries(
     as_therapist, therapist, django_assert_max_num_queries
 ):
     busy_caseload(therapist, 5)
-    with django_assert_max_num_queries(10) as few:
+    with django_assert_max_num_queries(11) as few:
         response = as_therapist.get("/")
     assert len(response.context["open_ruptures"]) == 5
 
     busy_caseload(therapist, 50)
-    with django_assert_max_num_queries(10) as many:
+    with django_assert_max_num_queries(11) as many:
         response = as_therapist.get("/")
 
     for rows in ("agenda", "awaiting_log", "open_ruptures"):
@@ -176,7 +232,8 @@ def test_it_lists_a_supervisors_supervisees_with_their_counts(
 
     assert response.status_code == 200
     assert supervisees_of(response) == {"dlee": (2, 3), "newcomer": (0, 0)}
-    assertContains(response, "Dana Lee")
+    # Each name leads to that supervisee's caseload.
+    assertContains(response, '<a href="/supervision/dlee/">Dana Lee</a>', html=True)
     assertContains(response, "New Comer")
     assertNotContains(response, "Asha Patel")
 

@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 import threading
 import time
 from datetime import timedelta
@@ -631,7 +632,7 @@ def test_it_shows_the_therapist_their_flags_with_a_count_and_a_link_to_the_brief
     assert {f.session.client.code for f in flags} == {"C-0100", "C-0200"}
     assert len(flags) == 4  # Alice's two ruptures and the earlier one, Bea's one; not Carl's
     html = response.content.decode()
-    assert 'id="flags-h">Flagged before your next sessions <span class="count">4</span>' in html
+    assert 'id="flags-h"><span class="count">4</span> open ruptures flagged before these sessions' in html
     for f in flags:
         assert f'href="/sessions/{f.session_id}/brief"' in html
     assert "carried over" in html and "high intensity" in html
@@ -672,7 +673,7 @@ def test_it_builds_the_home_pages_in_a_constant_number_of_queries(
     counts = {}
     for who in (therapist, supervisor):
         client.force_login(who)
-        with django_assert_max_num_queries(12) as captured:
+        with django_assert_max_num_queries(13) as captured:
             client.get("/")
         counts[who.username] = len(captured.captured_queries)
 
@@ -682,7 +683,7 @@ def test_it_builds_the_home_pages_in_a_constant_number_of_queries(
     sweep(now=now + timedelta(minutes=5), window=WINDOW)
     for who in (therapist, supervisor):
         client.force_login(who)
-        with django_assert_max_num_queries(12) as captured:
+        with django_assert_max_num_queries(13) as captured:
             response = client.get("/")
         assert len(captured.captured_queries) == counts[who.username]
     assert len(response.context["escalated_flags"]) == 11 * 3 + 22
@@ -717,6 +718,65 @@ def test_it_briefs_the_therapist_before_a_session(now, briefed, as_therapist):
     assert 'class="suggestions"' in html
     assert f'href="/ruptures/{open_ruptures[0].pk}/?strategy=' in html  # "I used this"
     assert html.count("escalated: carried over") == 1  # the older one; a held session lies between
+
+
+def test_it_shows_what_was_tried_and_what_supervision_said_then_two_suggestions(
+    now, briefed, as_therapist, supervisor
+):
+    from supervision.models import SupervisionNote
+    from tests.factories import make_attempt
+
+    upcoming, (before, attempted) = briefed
+    later = held(before.session.client, now - timedelta(days=1))
+    make_attempt(before, later, strategy="acknowledge_contribution", outcome="partially_resolved",
+                 note="Owned my part; still guarded.")
+    SupervisionNote.objects.create(rupture=before, supervisor=supervisor, comment="Go slower on the letter.")
+
+    response = as_therapist.get(f"/sessions/{upcoming.pk}/brief")
+
+    html = response.content.decode()
+    article = html[html.index(f'id="rupture-{before.pk}-h"'):html.index(f'id="rupture-{attempted.pk}-h"')]
+    order = [article.index(text) for text in (
+        "Ask how the letter landed.", "Tried so far", "Partially resolved", "Owned my part; still guarded.",
+        "From supervision", "Go slower on the letter.", "What to try now",
+    )]
+    assert order == sorted(order)
+    item = response.context["items"][0]
+    suggestions = item["advice"].suggestions
+    assert len(suggestions) > 2
+    # The best two shown, the rest folded to their names, in their when-groups.
+    assert article.count('class="suggestion-head"') == 2
+    assert article.count('<li class="suggestion folded"') == len(suggestions) - 2
+    # The two expanded are the engine's best two, wherever their when-group puts them.
+    expanded = re.findall(r'<li class="suggestion(?: top)?" data-strategy="([^"]+)"', article)
+    assert sorted(expanded) == sorted(s.strategy for s in suggestions[:2])
+    assert "Nothing tried yet." in html  # the other rupture
+
+
+def test_it_adds_no_query_per_rupture_for_its_history(now, client_record, as_therapist, supervisor,
+                                                       django_assert_num_queries):
+    from django.test.utils import CaptureQueriesContext
+
+    from supervision.models import SupervisionNote
+    from tests.factories import make_attempt
+
+    def add_history(rupture):
+        make_attempt(rupture, note="Tried.")
+        make_attempt(rupture, note="Tried again.")
+        SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment="Noted.")
+
+    first, *others = [make_rupture(held(client_record, now - timedelta(days=d))) for d in (9, 8, 7)]
+    upcoming = booked(client_record, now + timedelta(hours=20))
+    url = f"/sessions/{upcoming.pk}/brief"
+    add_history(first)
+    with CaptureQueriesContext(connection) as one:
+        as_therapist.get(url)
+    for rupture in others:
+        add_history(rupture)
+
+    with django_assert_num_queries(len(one.captured_queries)):
+        response = as_therapist.get(url)
+    assert response.content.decode().count("Tried again.") == 3
 
 
 def test_it_suggests_from_the_history_up_to_the_briefed_session(now, client_record, as_therapist):

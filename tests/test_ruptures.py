@@ -102,7 +102,10 @@ def test_it_swaps_in_the_markers_of_the_chosen_kind_for_htmx(as_therapist, held_
     response = as_therapist.get(new_url(held_session), {"kind": "confrontation"}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200
-    assert "<html" not in html and 'id="markers"' in html
+    # The inside of the region only: the region itself stays, and a polite status line
+    # (swapped out of band) says what changed.
+    assert "<html" not in html and 'id="markers"' not in html
+    assert '<span id="markers-status" hx-swap-oob="innerHTML">The markers of this kind are shown below.</span>' in html
     primary, other = html.split("<details")
     assert 'value="complaint_about_therapist"' in primary
     assert 'value="minimal_response"' not in primary and 'value="minimal_response"' in other
@@ -146,6 +149,9 @@ def test_it_does_not_let_a_second_edit_overwrite_the_first_silently(as_therapist
     html = response.content.decode()
     assert "saved this rupture while you were editing" in html
     assert "Plan A" in html and "Plan B" in html
+    # The differences are named as the form names them, never by column name.
+    assert response.context["conflict_rows"] == [("Intensity", "3", "5"), ("Plan to check it", "Plan A", "Plan B")]
+    assert '<th scope="row">plan</th>' not in html
     # Saving again from the conflict page is a deliberate overwrite of the new version.
     assert response.context["form"]["version"].value() == 2
     assert as_therapist.post(f"/ruptures/{rupture.pk}/edit", {**second, "version": 2}).status_code == 302
@@ -175,6 +181,17 @@ def test_it_refuses_an_unknown_repair_status(as_therapist, rupture):
 
 
 # --- Repair attempts ----------------------------------------------------------------------
+
+def test_it_dates_the_sessions_of_the_attempt_form_as_every_other_page(as_therapist, rupture):
+    from django.utils import timezone
+    from django.utils.formats import date_format
+
+    html = as_therapist.get(f"/ruptures/{rupture.pk}/").content.decode()
+
+    label = date_format(timezone.localtime(rupture.session.starts_at), "D j M Y, H:i")
+    assert f'<option value="{rupture.session_id}" selected>{label}</option>' in html
+    assert f">{rupture.session.client.code} " not in html
+
 
 def test_it_records_an_attempt_and_takes_its_outcome_as_the_status(as_therapist, rupture, client_record):
     later = make_session(client_record, days_ago=0, starts_at=timezone.now() - timedelta(hours=2))

@@ -158,6 +158,66 @@ def test_it_makes_a_supervisor_set_up_a_second_factor(client, supervisor, mfa_en
     assert client.post("/accounts/mfa/verify", {"code": codes[0]}).status_code == 400
 
 
+def test_it_says_wait_rather_than_wrong_while_codes_are_throttled(client, supervisor, mfa_enforced):
+    sign_in(client, "mokafor", PASSWORD)
+    setup = client.get("/accounts/mfa/setup")
+    # The QR code has a name a screen reader announces.
+    assert 'role="img" aria-label="QR code for your authenticator app.' in setup.content.decode()
+    device = TOTPDevice.objects.get(user=supervisor)
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        client.post("/accounts/mfa/setup", {"code": "000000"})  # a 1-second pause follows
+        traveller.shift(timedelta(seconds=0.5))
+        client.post("/accounts/mfa/setup", {"code": "000000"})
+        traveller.shift(timedelta(seconds=0.25))
+        device.refresh_from_db()
+        assert device.throttling_failure_count == 1  # the second wrong code was not even tried
+        right_too_soon = client.post("/accounts/mfa/setup", {"code": current_code(device)})
+        assert right_too_soon.status_code == 400
+        html = right_too_soon.content.decode()
+        assert "Too many wrong codes: wait 1 second, then enter the newest code" in html
+        assert "did not match" not in html
+        traveller.shift(timedelta(seconds=1))
+        assert "codes" in client.post("/accounts/mfa/setup", {"code": current_code(device)}).context
+
+    client.post("/accounts/logout/")
+    sign_in(client, "mokafor", PASSWORD)
+    # A minute on: the code that confirmed the app was used, and a used code never works again.
+    with time_machine.travel(timezone.now() + timedelta(minutes=1), tick=False) as traveller:
+        for _ in range(3):
+            client.post("/accounts/mfa/verify", {"code": "000000"})
+            traveller.shift(timedelta(seconds=0.5))
+        response = client.post("/accounts/mfa/verify", {"code": current_code(device)})
+        assert response.status_code == 400
+        assert "Too many wrong codes: wait" in response.content.decode()
+        assert "is not valid" not in response.content.decode()
+        traveller.shift(timedelta(seconds=8))
+        assert client.post("/accounts/mfa/verify", {"code": current_code(device)}).status_code == 302
+
+
+def test_it_offers_recovery_codes_as_a_file_and_a_refresh_does_not_replace_them(client, therapist, mfa_enforced):
+    from urllib.parse import unquote
+
+    sign_in(client, "dlee", PASSWORD)
+    client.get("/accounts/mfa/setup")
+    device = TOTPDevice.objects.get(user=therapist)
+    codes = client.post("/accounts/mfa/setup", {"code": current_code(device)}).context["codes"]
+    batch = client.get("/accounts/mfa/").context["recovery_batch"]
+
+    fresh = client.post("/accounts/mfa/recovery-codes", {"replaces": batch})
+    new_codes = fresh.context["codes"]
+    assert set(new_codes).isdisjoint(codes)
+    download = fresh.context["download"]
+    assert download.startswith("data:text/plain") and all(code in unquote(download) for code in new_codes)
+    assert 'download="rupture-log-recovery-codes.txt"' in fresh.content.decode()
+
+    # The browser's refresh sends the same form again: the codes just shown stay valid.
+    again = client.post("/accounts/mfa/recovery-codes", {"replaces": batch}, follow=True)
+    assert "already replaced" in again.content.decode()
+    client.post("/accounts/logout/")
+    sign_in(client, "dlee", PASSWORD)
+    assert client.post("/accounts/mfa/verify", {"code": new_codes[0]}).status_code == 302
+
+
 def test_it_makes_an_admin_set_up_a_second_factor_even_for_the_admin_site(client, admin_user, mfa_enforced):
     sign_in(client, "admin", PASSWORD)
     assert client.get("/admin/")["Location"].startswith("/accounts/mfa/setup")
@@ -298,6 +358,37 @@ def test_it_lets_supervisors_and_admins_review_who_opened_a_record(client, ruptu
     assert "letter" not in log.content.decode()  # no clinical text in the log
     login(client, other_supervisor)
     assert client.get(f"/clients/{code}/access-log").status_code == 404
+
+
+def test_it_names_records_in_the_access_log_as_the_pages_do(client, rupture, supervisor, admin_user):
+    from tests.conftest import login
+
+    code = rupture.session.client.code
+    login(client, supervisor)
+    client.get(f"/ruptures/{rupture.pk}/")
+    client.get(f"/sessions/{rupture.session_id}/")
+    log = client.get(f"/clients/{code}/access-log").content.decode()
+    assert f'rupture: <a href="/ruptures/{rupture.pk}/">Withdrawal (moves away), intensity 3, session of' in log
+    assert f'<a href="/sessions/{rupture.session_id}/">session of' in log
+    assert rupture.key not in log
+    # An admin reads no clinical records: the key, which the rupture's page also shows.
+    login(client, admin_user)
+    admin_log = client.get(f"/clients/{code}/access-log").content.decode()
+    assert f"(record key {rupture.key})" in admin_log and "Withdrawal" not in admin_log
+    login(client, supervisor)
+    assert f"Record key {rupture.key}." in client.get(f"/ruptures/{rupture.pk}/").content.decode()
+
+
+def test_it_says_what_is_being_deleted(as_therapist, rupture):
+    from tests.factories import make_session
+
+    page = as_therapist.get(f"/ruptures/{rupture.pk}/delete").content.decode()
+    code = rupture.session.client.code
+    assert f"Withdrawal (moves away) rupture, intensity 3, unaddressed: {code}, session of" in page
+    session = make_session(rupture.session.client, days_ago=3)
+    assert ", with" not in as_therapist.get(f"/sessions/{session.pk}/delete").content.decode().split("<h1>")[1]
+    with_rupture = as_therapist.get(f"/sessions/{rupture.session_id}/delete").content.decode()
+    assert f"{rupture.session.client.code}: session of" in with_rupture and ", with 1 rupture<" in with_rupture
 
 
 def test_it_answers_a_stale_form_with_a_plain_page_and_saves_nothing(therapist, rupture):

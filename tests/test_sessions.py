@@ -367,9 +367,19 @@ def test_it_ignores_a_next_that_leaves_the_site(as_therapist, held_session, next
     assert held_session.no_rupture_noted_at is not None
 
 
-@pytest.mark.parametrize("status", ["scheduled", "cancelled", "no_show"])
-def test_it_refuses_to_note_a_session_not_held(as_therapist, client_record, status):
-    session = make_session(client_record, days_ago=1, status=status)
+def test_it_settles_a_past_session_still_marked_scheduled_as_held_and_rupture_free(as_therapist, client_record):
+    session = make_session(client_record, days_ago=0.1, status="scheduled")
+    assert session in as_therapist.get("/").context["awaiting_log"]
+
+    as_therapist.post(f"/sessions/{session.pk}/no-rupture", {"next": "/"})
+
+    session.refresh_from_db()
+    assert (session.status, session.no_rupture_noted_at is not None) == ("held", True)
+
+
+@pytest.mark.parametrize("status,days_ago", [("scheduled", -1), ("cancelled", 1), ("no_show", 1)])
+def test_it_refuses_to_note_a_session_not_held(as_therapist, client_record, status, days_ago):
+    session = make_session(client_record, days_ago=days_ago, status=status)
 
     response = as_therapist.post(f"/sessions/{session.pk}/no-rupture", {"next": "/"}, follow=True)
 

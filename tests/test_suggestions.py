@@ -24,8 +24,10 @@ def test_it_answers_the_live_form_with_the_suggestions_partial(as_therapist, hel
                                                  "source": "task_disagreement"})
     html = response.content.decode()
     assert response.status_code == 200
-    assert "<html" not in html and 'id="suggestions"' in html
+    assert "<html" not in html and 'id="suggestions"' not in html  # its inside: the live region stays
     assert html.index("Change tasks or goals together") < html.index("Invite discussion")
+    # The short line at the foot of a phone's screen follows, out of band, and is announced.
+    assert '<span id="suggestions-peek-text" hx-swap-oob="innerHTML">Suggested first: <strong>Change tasks' in html
 
 
 def test_it_shows_no_suggestions_until_a_kind_is_chosen(as_therapist, held_session):

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('audit', '0005_deletion'),
         ('checks', '0003_reported_index'),
-        ('therapy_sessions', '0005_recorded_deletions'),
+        ('therapy_sessions', '0006_recorded_deletions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -17,8 +17,8 @@ class Migration(migrations.Migration):
     dependencies = [
         ('audit', '0005_deletion'),
         ('reminders', '0003_risk_alerts'),
-        ('ruptures', '0006_recorded_deletions'),
-        ('therapy_sessions', '0005_recorded_deletions'),
+        ('ruptures', '0007_recorded_deletions'),
+        ('therapy_sessions', '0006_recorded_deletions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

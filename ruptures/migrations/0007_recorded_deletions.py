@@ -20,8 +20,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('audit', '0005_deletion'),
-        ('ruptures', '0005_clinical_depth'),
-        ('therapy_sessions', '0005_recorded_deletions'),
+        ('ruptures', '0006_free_text_limits'),
+        ('therapy_sessions', '0006_recorded_deletions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

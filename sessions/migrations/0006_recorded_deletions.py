@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('audit', '0005_deletion'),
-        ('therapy_sessions', '0004_client_ending'),
+        ('therapy_sessions', '0005_free_text_limits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
