@@ -34,6 +34,7 @@ def is_enrolled(request):
 
 
 def is_required(user):
+    """The one place that says who must sign in with a second factor."""
     return user.is_superuser or user.role in settings.MFA_REQUIRED_ROLES
 
 

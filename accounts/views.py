@@ -3,7 +3,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, supervisee_ids
 from reminders.models import Flag
-from ruptures.models import OPEN_STATUSES, RuptureEvent
+from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.models import Client, ClientStatus, TherapySession
 from supervision.models import SupervisionNote
 
@@ -48,7 +49,7 @@ def therapist_home(user, now=None):
     agenda = list(
         sessions.upcoming(now)
         .filter(starts_at__lt=now + timedelta(days=UPCOMING_DAYS))
-        .annotate(open_ruptures=Subquery(_open_count_for_client()))
+        .annotate(open_ruptures=Subquery(open_ruptures_of_client("client")))
         .order_by("starts_at", "pk")
     )
     flags = list(Flag.objects.editable_by(user).upcoming(now).for_listing())
@@ -84,29 +85,21 @@ def therapist_home(user, now=None):
     }
 
 
-def _open_count_for_client():
-    return (
-        RuptureEvent.objects.open()
-        .filter(session__client=OuterRef("client"))
-        .order_by()
-        .values("session__client")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-
-
 def supervisor_home(user):
+    # Subqueries through the default managers: a join past them would count deleted rows.
+    active = (
+        Client.objects.filter(therapist=OuterRef("pk"), status=ClientStatus.ACTIVE)
+        .order_by().values("therapist").annotate(n=Count("pk")).values("n")
+    )
+    open_ruptures = (
+        RuptureEvent.objects.open().filter(session__client__therapist=OuterRef("pk"))
+        .order_by().values("session__client__therapist").annotate(n=Count("pk")).values("n")
+    )
     supervisees = (
         User.objects.filter(pk__in=supervisee_ids(user))
         .annotate(
-            active_clients=Count(
-                "clients", filter=Q(clients__status=ClientStatus.ACTIVE), distinct=True
-            ),
-            open_ruptures=Count(
-                "clients__sessions__ruptures",
-                filter=Q(clients__sessions__ruptures__repair_status__in=OPEN_STATUSES),
-                distinct=True,
-            ),
+            active_clients=Coalesce(Subquery(active), 0),
+            open_ruptures=Coalesce(Subquery(open_ruptures), 0),
         )
         .order_by("last_name", "username")
     )

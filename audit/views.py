@@ -1,22 +1,28 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from audit.deletion import DeletionError, restore_deletion
 from audit.log import record
 from audit.models import AccessEvent, Action
-from audit.records import DeletionForm
-from sessions.access import get_client_for_audit
+from audit.records import DeletionForm, RestoreForm
+from sessions.access import deletions_for, get_client_for_audit, get_deletion_for
 
 EVENTS_PER_PAGE = 100
 
 
 def confirm_soft_delete(request, record, *, title, subject, done, message, warning=""):
-    """Ask for a reason, then hide the record: the shared body of every delete view."""
+    """Ask for a reason, then hide the record and what hangs from it: every delete view's body."""
     form = DeletionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        record.soft_delete(by=request.user, reason=form.cleaned_data["reason"])
-        messages.success(request, message)
+        try:
+            record.soft_delete(by=request.user, reason=form.cleaned_data["reason"])
+        except DeletionError as exc:  # deleted meanwhile, in another tab
+            messages.error(request, str(exc))
+            return redirect(done)
+        messages.success(request, f"{message} It can be restored from Deleted records.")
         return redirect(done)
     context = {
         "form": form, "title": title, "subject": subject, "back": record.get_absolute_url(), "warning": warning,
@@ -34,6 +40,33 @@ def client_access_log(request, code):
     if not request.user.is_clinic_admin:
         _name_records(page.object_list, client)
     return render(request, "audit/access_log.html", {"client": client, "page": page})
+
+
+@require_GET
+def deletion_list(request):
+    """What was deleted from the user's clients and can be undone: a therapist's page."""
+    if not request.user.is_therapist:
+        raise Http404
+    deletions = deletions_for(request.user).select_related("by", "client").order_by("-at", "-pk")
+    page = Paginator(deletions, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "audit/deletion_list.html", {"page": page})
+
+
+@require_http_methods(["GET", "POST"])
+def deletion_restore(request, pk):
+    deletion = get_deletion_for(request.user, pk)
+    form = RestoreForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            restore_deletion(deletion=deletion, by=request.user, reason=form.cleaned_data["reason"])
+        except DeletionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Restored {deletion.record_kind} {deletion.record_key} "
+                                      "and everything deleted with it.")
+            return redirect("deletion_list")
+    return render(request, "audit/deletion_restore.html", {"deletion": deletion, "form": form},
+                  status=400 if form.errors else 200)
 
 
 def _name_records(events, client):

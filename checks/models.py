@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from audit.records import AliveManager, ClinicalRecord, reason_given
+from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
 from checks import meaning as m
 from ruptures.models import RuptureEvent
 from sessions.models import TherapySession, new_key
@@ -131,12 +131,18 @@ class AllianceCheck(ClinicalRecord):
     objects = AliveManager.from_queryset(AllianceCheckQuerySet)()
     all_objects = AllianceCheckQuerySet.as_manager()
 
+    # The deletion cascade (audit.records): hidden with its session.
+    hidden_with = ("session",)
+    client_path = "session__client"
+    record_name = "alliance check"
+
     class Meta:
         ordering = ["session__starts_at", "respondent"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="check_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="check_deletion_recorded"),
             models.CheckConstraint(condition=Q(respondent__in=Respondent.values), name="check_respondent_valid"),
             models.CheckConstraint(
                 condition=Q(tension__isnull=True) | Q(tension__in=Tension.values), name="check_tension_valid"
@@ -226,11 +232,17 @@ class ClientCheckLink(ClinicalRecord):
     objects = AliveManager.from_queryset(ClientCheckLinkQuerySet)()
     all_objects = ClientCheckLinkQuerySet.as_manager()
 
+    hidden_with = ("session", "check_made")
+    client_path = "session__client"
+    key_field = "pk"
+    record_name = "check link"
+
     class Meta:
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="link_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="link_deletion_recorded"),
             models.CheckConstraint(condition=Q(used_at__isnull=False) | Q(check_made__isnull=True),
                                    name="link_check_only_when_used"),
         ]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("ruptures/", include("ruptures.urls")),
     path("exchange/", include("exchange.urls")),
     path("supervision/", include("supervision.urls")),
+    path("deletions/", include("audit.urls")),
     path("reports/", include("reports.urls")),
     # The client's one-time alliance check link: short, since it is typed or scanned.
     path("c/", include("checks.urls")),

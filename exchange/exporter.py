@@ -12,6 +12,12 @@ replaces usernames, client codes and session, rupture and check ids with pseudon
 of the key under the site's secret, so the same record gets the same pseudonym in every
 export, and the pseudonym cannot be turned back into the key. It keeps exact dates, so it
 is not de-identified: reports/research.py writes that extract.
+It says so at the top of the file (`"pseudonymised": true`), and the importer refuses it.
+
+Deleted records: a full export is a backup, so it carries them, each with `"deleted"`
+naming its deletion in the `deletions` section, and an import keeps them hidden
+(alliance checks aside: a deleted check is left out). A pseudonymised export leaves them
+out, with everything deleted along with them.
 
 An export without free text (`free_text=False`, the clinic admin's web export) keeps
 names of people and every code, but leaves out client names and everything written in
@@ -30,18 +36,27 @@ from django.db import connection, transaction
 from django.utils.crypto import salted_hmac
 
 from accounts.models import SupervisionLink, User
+from audit.models import Deletion
 from checks.models import AllianceCheck, Instrument
-from exchange.validation import FORMAT, VERSION
+from exchange.validation import FORMAT, PSEUDONYMISED, VERSION
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, TherapySession
 
 LINES_PER_WRITE = 2000
+# How a deletion's starting record is named in files: the section it is listed in.
+DELETED_RECORD_TYPES = {
+    Client._meta.label_lower: "client",
+    TherapySession._meta.label_lower: "session",
+    RuptureEvent._meta.label_lower: "rupture",
+    RepairAttempt._meta.label_lower: "attempt",
+}
 # What an export without free text leaves out, per section ("attempts": inside ruptures).
 # A check's free-text answers go too: the items of type "text" of its instrument.
 FREE_TEXT = {
     "clients": ("name",),
     "ruptures": ("note", "plan", "hypothesis", "internal_signals_other"),
     "attempts": ("note",),
+    "deletions": ("reason",),
 }
 PSEUDONYM_PREFIX = {"user": "U-", "client": "C-", "session": "S-", "rupture": "R-", "check": "K-"}
 
@@ -95,16 +110,22 @@ class _Keys:
 def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
     """Write the whole caseload through `write(str)`; return how many records of each kind."""
     keys = _Keys(deidentify)
+    # A backup keeps deleted records (hidden, with their deletion); a de-identified copy
+    # is for reading, and a deleted record is not there to be read.
+    rows = _Rows(deleted=not deidentify)
     with snapshot():
         users = _users(keys, deidentify)
-        clients = _clients(keys, deidentify)
-        sessions, session_order = _sessions(keys)
-        ruptures, attempt_count = _ruptures(keys, deidentify, session_order)
+        clients = _clients(keys, deidentify, rows)
+        sessions, session_order = _sessions(keys, rows)
+        ruptures, attempt_count = _ruptures(keys, deidentify, session_order, rows)
+        deletions = _deletions(rows) if rows.deleted else []
         checks = _checks(keys, deidentify or not free_text, session_order)
     keys.check_unique()
     write(f'{{\n  "format": "{FORMAT}",\n  "version": {VERSION},\n')
+    if deidentify:
+        write(f'  "{PSEUDONYMISED}": true,\n')
     if not free_text:
-        _omit_free_text(clients, ruptures)
+        _omit_free_text(clients, ruptures, deletions)
         write('  "free_text": "omitted",\n')
     sections = [
         ("users", users),
@@ -113,6 +134,8 @@ def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
         ("ruptures", ruptures),
         ("checks", checks),
     ]
+    if deletions:
+        sections.append(("deletions", deletions))
     for n, (name, records) in enumerate(sections):
         _write_list(write, name, records, last=n == len(sections) - 1)
     write("}\n")
@@ -126,7 +149,11 @@ def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
     }
 
 
-def _omit_free_text(clients, ruptures):
+def _omit_free_text(clients, ruptures, deletions):
+    # A deletion's reason is words about the client too.
+    for deletion in deletions:
+        for name in FREE_TEXT["deletions"]:
+            deletion.pop(name, None)
     for client in clients:
         for name in FREE_TEXT["clients"]:
             client.pop(name, None)
@@ -178,10 +205,30 @@ def _users(keys, deidentify):
     return _sort(records, lambda r: r["username"])
 
 
-def _clients(keys, deidentify):
+class _Rows:
+    """Which rows an export reads: every row of a backup, or the alive ones."""
+
+    def __init__(self, *, deleted):
+        self.deleted = deleted
+        self.used = set()  # the Deletions the exported rows name
+        # Every deletion still in force, by id: a few per client at most.
+        self.keys = dict(Deletion.objects.filter(restored_at__isnull=True).values_list("pk", "key")) if deleted else {}
+
+    def of(self, model):
+        return model.all_objects.all() if self.deleted else model.objects.all()
+
+    def mark(self, record, deletion_id):
+        # Put last, after every field a version 1 reader knows.
+        if deletion_id is not None:
+            self.used.add(deletion_id)
+            record["deleted"] = self.keys[deletion_id]
+        return record
+
+
+def _clients(keys, deidentify, rows):
     records = []
-    for code, name, therapist, status, started_on, ending in Client.objects.values_list(
-        "code", "name", "therapist__username", "status", "started_on", "ending"
+    for code, name, therapist, status, started_on, ending, deletion in rows.of(Client).values_list(
+        "code", "name", "therapist__username", "status", "started_on", "ending", "deletion"
     ):
         record = {"code": keys("client", code)}
         if not deidentify:
@@ -190,7 +237,7 @@ def _clients(keys, deidentify):
             therapist=keys("user", therapist), status=status, started_on=started_on.isoformat()
         )
         record["ending"] = ending
-        records.append(record)
+        records.append(rows.mark(record, deletion))
     return _sort(records, lambda r: r["code"])
 
 
@@ -198,13 +245,13 @@ def _timestamp(value):
     return value.astimezone(UTC).isoformat()
 
 
-def _sessions(keys):
+def _sessions(keys, rows):
     """The sessions in export order, and each stored key's place in it (the ruptures follow it)."""
     records = []
-    for key, client, therapist, starts_at, status in TherapySession.objects.values_list(
-        "key", "client__code", "therapist__username", "starts_at", "status"
+    for key, client, therapist, starts_at, status, deletion in rows.of(TherapySession).values_list(
+        "key", "client__code", "therapist__username", "starts_at", "status", "deletion"
     ):
-        records.append(
+        records.append(rows.mark(
             {
                 "id": keys("session", key),
                 "client": keys("client", client),
@@ -214,8 +261,8 @@ def _sessions(keys):
                 # Sorted on the instant, not on the text, and dropped before writing.
                 "_at": starts_at,
                 "_key": key,
-            }
-        )
+            }, deletion
+        ))
     records = _sort(records, lambda r: (r["client"], r["_at"], r["id"]))
     order = {}
     for position, record in enumerate(records):
@@ -224,21 +271,21 @@ def _sessions(keys):
     return records, order
 
 
-def _ruptures(keys, deidentify, session_order):
+def _ruptures(keys, deidentify, session_order, rows):
     attempts = defaultdict(list)
     attempt_count = 0
     # Recorded order: the file's order for imported attempts, creation order for the rest.
-    for rupture_id, session, strategy, outcome, note, stage in RepairAttempt.objects.order_by(
+    for rupture_id, session, strategy, outcome, note, stage, deletion in rows.of(RepairAttempt).order_by(
         "rupture_id", "pk"
-    ).values_list("rupture_id", "session__key", "strategy", "outcome", "note", "stage_reached"):
+    ).values_list("rupture_id", "session__key", "strategy", "outcome", "note", "stage_reached", "deletion"):
         attempt = {"session": keys("session", session), "strategy": strategy, "outcome": outcome}
         attempt["stage_reached"] = stage
         if not deidentify:
             attempt["note"] = note
-        attempts[rupture_id].append(attempt)
+        attempts[rupture_id].append(rows.mark(attempt, deletion))
         attempt_count += 1
     records = []
-    for row in RuptureEvent.objects.order_by().values_list(
+    for row in rows.of(RuptureEvent).order_by().values_list(
         "id",
         "key",
         "session__key",
@@ -254,6 +301,7 @@ def _ruptures(keys, deidentify, session_order):
         "repair_status",
         "risk",
         "declined_relational_talk",
+        "deletion",
     ):
         (
             rupture_id,
@@ -271,6 +319,7 @@ def _ruptures(keys, deidentify, session_order):
             repair_status,
             risk,
             declined,
+            deletion,
         ) = row
         record = {
             "id": keys("rupture", key),
@@ -290,9 +339,23 @@ def _ruptures(keys, deidentify, session_order):
         record["risk"] = risk
         record["declined_relational_talk"] = declined
         record["attempts"] = attempts.pop(rupture_id, [])
-        records.append((session_order[session], record))
+        records.append((session_order[session], rows.mark(record, deletion)))
     records.sort(key=lambda pair: (pair[0], pair[1]["id"]))
     return [record for _, record in records], attempt_count
+
+
+def _deletions(rows):
+    """The deletions that hide exported rows, in key order."""
+    found = Deletion.objects.filter(pk__in=sorted(rows.used)).values_list(
+        "key", "at", "by__username", "reason", "record_type", "record_key"
+    )
+    records = []
+    for key, at, by, reason, record_type, record_key in found:
+        records.append({
+            "id": key, "at": _timestamp(at), "by": by, "reason": reason,
+            "record": {"type": DELETED_RECORD_TYPES[record_type], "id": record_key},
+        })
+    return _sort(records, lambda r: r["id"])
 
 
 def _checks(keys, without_text, session_order):

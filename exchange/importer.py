@@ -17,24 +17,28 @@ from django.utils import timezone
 from accounts.models import Role, SupervisionLink, User
 from accounts.services import set_role
 from audit.log import record
-from audit.models import Action
+from audit.models import Action, Deletion
 from checks.models import AllianceCheck, Instrument
 from exchange.bulk import BATCH, batched, copy_rows, ids_by_key, rows_by_key, update_rows
 from exchange.validation import (
     MISSING,
     Caseload,
+    ClientFacts,
     Existing,
     Problem,
+    RuptureFacts,
     SessionFacts,
+    capped,
     check,
     check_header,
     parse,
+    skeleton,
     wanted_keys,
 )
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, ClientStatus, TherapySession
 
-SECTIONS = ("users", "supervision", "clients", "sessions", "ruptures", "attempts", "checks")
+SECTIONS = ("users", "supervision", "clients", "sessions", "ruptures", "attempts", "checks", "deletions")
 
 
 @dataclass
@@ -53,6 +57,7 @@ class ImportResult:
     dry_run: bool
     applied: bool = False
     counts: dict = field(default_factory=dict)  # section -> Tally
+    role_changes: list = field(default_factory=list)  # (username, role before, role after)
 
     @property
     def ok(self):
@@ -72,7 +77,7 @@ class ImportRefused(Exception):
         self.problems = problems
 
 
-def run_import(data: bytes, *, dry_run=False, request=None, via="command") -> ImportResult:
+def run_import(data: bytes, *, dry_run=False, request=None, via="command", allow_role_changes=False) -> ImportResult:
     """Check `data` and, unless `dry_run`, apply it; record the attempt in the audit log either way.
 
     A dry run writes nothing but the audit event: it says what applying would do.
@@ -83,7 +88,7 @@ def run_import(data: bytes, *, dry_run=False, request=None, via="command") -> Im
     if not problems:
         try:
             with transaction.atomic():
-                result = _import(doc, dry_run=dry_run)
+                result = _import(doc, dry_run=dry_run, allow_role_changes=allow_role_changes)
                 if not dry_run:
                     # In the same transaction: an applied import always has its audit event.
                     _record(request, data, result, via)
@@ -110,17 +115,21 @@ def _record(request, data, result, via):
             "sha256": hashlib.sha256(data).hexdigest(),
             "problems": len(result.problems),
             "counts": result.counts_dict(),
+            "role_changes": len(result.role_changes),
         },
     )
 
 
-def _import(doc, *, dry_run) -> ImportResult:
+def _import(doc, *, dry_run, allow_role_changes) -> ImportResult:
     db = _Database.load(wanted_keys(doc))
-    problems, caseload = check(doc, db.existing())
+    problems, caseload = check(doc, db.existing(), allow_role_changes=allow_role_changes)
     doc.clear()  # the clean rows replace it; the two need not share the memory
     if problems:
         raise ImportRefused(problems)
-    result = ImportResult(problems=[], dry_run=dry_run, counts={name: Tally() for name in SECTIONS})
+    result = ImportResult(
+        problems=[], dry_run=dry_run, counts={name: Tally() for name in SECTIONS},
+        role_changes=caseload.role_changes,
+    )
     _Apply(caseload, db, result.counts, write=not dry_run).run()
     result.applied = not dry_run
     return result
@@ -131,8 +140,12 @@ class _Database:
 
     def __init__(self):
         self.users = {}  # username -> (id, display_name, email, role)
-        self.clients = {}  # code -> (id, name, therapist_id, status, started_on, ending, discharged_at)
-        self.sessions = {}  # key -> (id, client code, therapist_id, starts_at, status)
+        # code -> (id, name, therapist_id, status, started_on, ending, discharged_at, therapist username, deletion)
+        self.clients = {}
+        self.sessions = {}  # key -> (id, client code, therapist_id, starts_at, status, therapist, deletion)
+        self.ruptures = {}  # key -> (session key, client code, deletion key)
+        self.deletions = {}  # key -> (id, at, by id, reason)
+        self.skeletons = {}  # every username's look-alike skeleton -> username
         self.instruments = {}  # (slug, version, respondent) -> Instrument
         self.check_slots = {}  # (session key, respondent) -> live check key
 
@@ -142,6 +155,10 @@ class _Database:
         db.users = rows_by_key(
             User.objects.all(), "username", keys["usernames"], "id", "display_name", "email", "role"
         )
+        # Every username, to refuse a new one that looks like any of them: a clinic has
+        # hundreds of people, so this stays small whatever the file holds.
+        for username in User.objects.values_list("username", flat=True).iterator():
+            db.skeletons.setdefault(skeleton(username), username)
         db.clients = rows_by_key(
             # Deleted records keep their keys: matching them keeps a re-import from
             # colliding with a record the app has hidden.
@@ -155,6 +172,8 @@ class _Database:
             "started_on",
             "ending",
             "discharged_at",
+            "therapist__username",
+            "deletion__key",
         )
         db.sessions = rows_by_key(
             TherapySession.all_objects.all(),
@@ -165,6 +184,15 @@ class _Database:
             "therapist_id",
             "starts_at",
             "status",
+            "therapist__username",
+            "deletion__key",
+        )
+        db.ruptures = rows_by_key(
+            RuptureEvent.all_objects.all(), "key", keys["rupture_keys"], "session__key", "session__client__code",
+            "deletion__key",
+        )
+        db.deletions = rows_by_key(
+            Deletion.objects.all(), "key", keys["deletion_keys"], "id", "at", "by_id", "reason"
         )
         # A handful of rows in any clinic: read whole.
         db.instruments = {(i.slug, i.version, i.respondent): i for i in Instrument.objects.all()}
@@ -176,9 +204,14 @@ class _Database:
 
     def existing(self):
         return Existing(
-            usernames=set(self.users),
-            client_codes=set(self.clients),
-            sessions={key: SessionFacts(row[1], row[3]) for key, row in self.sessions.items()},
+            roles={name: row[3] for name, row in self.users.items()},
+            clients={code: ClientFacts(row[7], row[8]) for code, row in self.clients.items()},
+            sessions={
+                key: SessionFacts(row[1], row[3], row[5], row[6]) for key, row in self.sessions.items()
+            },
+            ruptures={key: RuptureFacts(*row) for key, row in self.ruptures.items()},
+            deletions=set(self.deletions),
+            skeletons=self.skeletons,
             instruments={ident: i.items for ident, i in self.instruments.items()},
             check_slots=self.check_slots,
         )
@@ -202,6 +235,8 @@ class _Apply:
         self.client_ids = {code: row[0] for code, row in db.clients.items()}
         self.session_ids = {key: row[0] for key, row in db.sessions.items()}
         self.session_therapists = {key: row[2] for key, row in db.sessions.items()}
+        # New rows the file says are deleted: model -> [(key or (rupture key, position), deletion key)].
+        self.to_hide = {Client: [], TherapySession: [], RuptureEvent: [], RepairAttempt: []}
         # Existing sessions moved in time and ruptures moved to another session: the
         # repair attempts that hang off them are checked once everything is written.
         self.moved_sessions = []
@@ -215,6 +250,7 @@ class _Apply:
         ruptures = self.ruptures()
         self.attempts(ruptures)
         self.checks()
+        self.deletions(ruptures)
         if self.write:
             self.check_attempt_sessions()
 
@@ -312,8 +348,10 @@ class _Apply:
             before = self.db.clients.get(row.code)
             if before is None:
                 creates.append(row)
+                if row.deleted:
+                    self.to_hide[Client].append((row.code, row.deleted))
                 continue
-            client_id, name, therapist_id, status, started_on, ending, discharged_at = before
+            client_id, name, therapist_id, status, started_on, ending, discharged_at, _, _ = before
             if row.status == ClientStatus.DISCHARGED:
                 ending = _given(row.ending, ending)
             else:
@@ -327,7 +365,7 @@ class _Apply:
                 ending,
                 discharged_at,
             )
-            if after != before[1:]:
+            if after != before[1:7]:
                 updates.append((client_id, *after))
                 tally.updated += 1
             else:
@@ -358,8 +396,10 @@ class _Apply:
             before = self.db.sessions.get(row.key)
             if before is None:
                 creates.append(row)
+                if row.deleted:
+                    self.to_hide[TherapySession].append((row.key, row.deleted))
                 continue
-            session_id, _client, therapist_id, starts_at, status = before
+            session_id, _client, therapist_id, starts_at, status, _, _ = before
             after = (self.user_ids.get(row.therapist), row.starts_at, row.status)
             if after != (therapist_id, starts_at, status):
                 updates.append((session_id, *after))
@@ -430,6 +470,8 @@ class _Apply:
             before = before_rows.get(row.key)
             if before is None:
                 creates.append(row)
+                if row.deleted:
+                    self.to_hide[RuptureEvent].append((row.key, row.deleted))
                 continue
             rupture_id, version, *old = before
             new = [
@@ -516,9 +558,12 @@ class _Apply:
             for row in (
                 RepairAttempt.all_objects.filter(rupture_id__in=chunk)
                 .order_by("rupture_id", "pk")
-                .values_list("rupture_id", "id", "session_id", "strategy", "outcome", "note", "stage_reached")
+                .values_list(
+                    "rupture_id", "id", "session_id", "strategy", "outcome", "note", "stage_reached", "deletion__key"
+                )
             ):
                 existing.setdefault(row[0], []).append(row[1:])
+        problems = []
         for rupture in self.caseload.ruptures:
             if rupture.attempts is MISSING:
                 continue
@@ -527,8 +572,17 @@ class _Apply:
             for position, attempt in enumerate(rupture.attempts):
                 if position >= len(olds):
                     creates.append((rupture.key, attempt))
+                    if attempt.deleted:
+                        self.to_hide[RepairAttempt].append(((rupture.key, position), attempt.deleted))
                     continue
-                attempt_id, *old = olds[position]
+                attempt_id, *old, was_deleted = olds[position]
+                if was_deleted != attempt.deleted:
+                    problems.append(Problem(
+                        f"ruptures[{self.rupture_at(rupture.key)}].attempts[{position}].deleted",
+                        f"the database has this repair attempt {'deleted' if was_deleted else 'not deleted'}; "
+                        "an import neither deletes nor restores records",
+                    ))
+                    continue
                 new = [
                     self.session_ids.get(attempt.session),
                     attempt.strategy,
@@ -541,6 +595,8 @@ class _Apply:
                     tally.updated += 1
                 else:
                     tally.unchanged += 1
+        if problems:
+            raise ImportRefused(capped(problems))
         tally.created = len(creates)
         if not self.write:
             return
@@ -564,6 +620,72 @@ class _Apply:
                 for key, attempt in creates
             ),
         )
+
+    def rupture_at(self, key):
+        if not hasattr(self, "_rupture_at"):
+            self._rupture_at = {row.key: i for i, row in enumerate(self.caseload.ruptures)}
+        return self._rupture_at[key]
+
+    # --- Deleted records ------------------------------------------------------------------------
+
+    ROOTS = {"client": Client, "session": TherapySession, "rupture": RuptureEvent}
+
+    def deletions(self, rupture_ids):
+        """Make the file's deletions the database lacks, then hide the new rows they hide."""
+        tally = self.counts["deletions"]
+        new = [row for row in self.caseload.deletions if row.key not in self.db.deletions]
+        tally.created, tally.unchanged = len(new), len(self.caseload.deletions) - len(new)
+        if not self.write or not (new or any(self.to_hide.values())):
+            return
+        made = []
+        for row in new:
+            model = self.ROOTS[row.record_type]
+            key_field = model.key_field
+            record_id, client_id = model.all_objects.filter(**{key_field: row.record_key}).values_list(
+                "pk", f"{model.client_path}__id" if model.client_path else "pk"
+            ).get()
+            made.append(Deletion(
+                key=row.key, at=row.at, by_id=self.user_ids.get(row.by) if row.by else None, reason=row.reason,
+                record_type=model._meta.label_lower, record_id=record_id, record_key=row.record_key,
+                client_id=client_id,
+            ))
+        Deletion.objects.bulk_create(made, batch_size=BATCH)
+        deletions = {key: row[:4] for key, row in self.db.deletions.items()}
+        deletions.update((d.key, (d.pk, d.at, d.by_id, d.reason)) for d in made)
+        hidden = {}
+        for model, marks in self.to_hide.items():
+            ids = self._ids(model, [mark for mark, _ in marks], rupture_ids)
+            rows = []
+            for mark, deletion_key in marks:
+                deletion_id, at, by_id, reason = deletions[deletion_key]
+                rows.append((ids[mark], at, by_id, reason, deletion_id))
+                counts = hidden.setdefault(deletion_id, {})
+                counts[model._meta.label_lower] = counts.get(model._meta.label_lower, 0) + 1
+            update_rows(model, ["deleted_at", "deleted_by", "deletion_reason", "deletion"], rows)
+        for deletion in made:
+            deletion.hidden = hidden.get(deletion.pk, {})
+        Deletion.objects.bulk_update(made, ["hidden"], batch_size=BATCH)
+
+    def _ids(self, model, marks, rupture_ids):
+        if model is Client:
+            return self.client_ids
+        if model is TherapySession:
+            return self.session_ids
+        if model is RuptureEvent:
+            return rupture_ids
+        # Repair attempts have no key: their place among their rupture's attempts.
+        wanted = {rupture_ids[key] for key, _ in marks}
+        places, ids = {}, {}
+        by_id = {v: k for k, v in rupture_ids.items() if v in wanted}
+        for chunk in batched(sorted(wanted)):
+            for rupture_id, attempt_id in (
+                RepairAttempt.all_objects.filter(rupture_id__in=chunk).order_by("rupture_id", "pk")
+                .values_list("rupture_id", "id")
+            ):
+                position = places.get(rupture_id, 0)
+                places[rupture_id] = position + 1
+                ids[(by_id[rupture_id], position)] = attempt_id
+        return ids
 
     # --- Alliance checks (format version 2) -------------------------------------------------
 
@@ -646,7 +768,7 @@ class _Apply:
                         ),
                     )
                 )
-            raise ImportRefused(problems)
+            raise ImportRefused(capped(problems))
 
 
 def _given(value, default):

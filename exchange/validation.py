@@ -14,6 +14,7 @@ what it has. An explicit `""` or `null` clears it.
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,30 +22,41 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from accounts.models import Role
 from audit.records import FREE_TEXT_MAX
 from ruptures import vocabulary as v
+from sessions.models import ClientStatus, SessionStatus
 
 FORMAT = "caseload"
-# The version this app writes; it reads every version in READS (1 is 2 without `checks`).
+# The version this app writes; it reads every one of READS (version 1 gets the defaults
+# of what version 2 added).
 VERSION = 2
 READS = (1, 2)
+# The file-level marker of a de-identified (pseudonymised) export, which import refuses.
+PSEUDONYMISED = "pseudonymised"
 
 # Limits of the columns the records land in (accounts.User, sessions.models, ruptures.models).
 USERNAME_RE = re.compile(r"[\w.@+-]{1,150}")
-CASE_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+# A new person's username: plain ASCII, so that no look-alike of another can be made.
+NEW_USERNAME_RE = re.compile(r"[a-z0-9._-]{1,150}")
+# A report lists this many problems, then says how many more there are: a broken file
+# of millions of records must not fill memory or the database with its report.
+MAX_PROBLEMS = 1000
+REASON_MAX = 500
+CASE_CODE_RE = re.compile(v.CASE_CODE_PATTERN)
 KEY_MAX = 64
 DISPLAY_NAME_MAX = 150
 CLIENT_NAME_MAX = 200
 TEXT_MAX = FREE_TEXT_MAX  # a rupture's note and plan, an attempt's note
 EMAIL_MAX = 254
-MINUTE_MAX = 480
+MINUTE_MAX = v.SESSION_MAX_MINUTES
 # A typo such as 0226 for 2026 is refused rather than stored; years far outside any
 # clinic's records would not convert back to Python datetimes on export either.
 YEARS = (1900, 2199)
 
-ROLES = ("therapist", "supervisor", "admin")
-CLIENT_STATUSES = ("active", "paused", "discharged")
-SESSION_STATUSES = ("scheduled", "held", "cancelled", "no_show")
+ROLES = tuple(Role.values)
+CLIENT_STATUSES = tuple(ClientStatus.values)
+SESSION_STATUSES = tuple(SessionStatus.values)
 KINDS = tuple(slug for slug, _ in v.KINDS)
 ACTORS = tuple(slug for slug, _ in v.ACTORS)
 MARKERS = frozenset(slug for slug, _ in v.MARKERS)
@@ -57,9 +69,9 @@ RISKS = tuple(slug for slug, _ in v.RISKS)
 STAGES = tuple(slug for slug, _ in v.STAGES)
 ENDINGS = tuple(slug for slug, _ in v.ENDINGS)
 
-SECTIONS = ("users", "clients", "sessions", "ruptures")
+SECTIONS = ("users", "clients", "sessions", "ruptures", "deletions")
 # "free_text": "omitted" marks an export without free text (exchange/exporter.py).
-TOP_FIELDS = frozenset({"format", "version", "free_text", *SECTIONS})
+TOP_FIELDS = frozenset({"format", "version", PSEUDONYMISED, "free_text", *SECTIONS})
 # Version 2's additions: the post-session alliance checks (checks app).
 SECTIONS_V2 = (*SECTIONS, "checks")
 TOP_FIELDS_V2 = frozenset({*TOP_FIELDS, "checks"})
@@ -71,9 +83,9 @@ USER_REQUIRED, USER_FIELDS = (
     frozenset({"username", "name", "email", "role", "supervisor"}),
 )
 CLIENT_REQUIRED = ("code", "therapist", "status", "started_on")
-CLIENT_FIELDS = frozenset({*CLIENT_REQUIRED, "name"})
+CLIENT_FIELDS = frozenset({*CLIENT_REQUIRED, "name", "deleted"})
 SESSION_REQUIRED = ("id", "client", "therapist", "starts_at", "status")
-SESSION_FIELDS = frozenset(SESSION_REQUIRED)
+SESSION_FIELDS = frozenset({*SESSION_REQUIRED, "deleted"})
 RUPTURE_REQUIRED = (
     "id",
     "session",
@@ -85,10 +97,15 @@ RUPTURE_REQUIRED = (
     "repair_status",
 )
 RUPTURE_FIELDS = frozenset(
-    {*RUPTURE_REQUIRED, "internal_signals", "minute", "note", "plan", "attempts"}
+    {*RUPTURE_REQUIRED, "internal_signals", "minute", "note", "plan", "attempts", "deleted"}
 )
 ATTEMPT_REQUIRED = ("session", "strategy", "outcome")
-ATTEMPT_FIELDS = frozenset({*ATTEMPT_REQUIRED, "note"})
+ATTEMPT_FIELDS = frozenset({*ATTEMPT_REQUIRED, "note", "deleted"})
+DELETION_REQUIRED = ("id", "at", "record")
+# `reason` is left out by an export without free text: a new deletion then says so.
+DELETION_FIELDS = frozenset({*DELETION_REQUIRED, "by", "reason"})
+REASON_NOT_IN_FILE = "(the reason was not in the imported file)"
+DELETED_RECORD_TYPES = ("client", "session", "rupture", "attempt")
 # Version 2's optional additions (clinical depth): how a therapy ended, a rupture's risk
 # and whether the client declined relational talk, the stage an attempt reached.
 V2_FIELDS = {
@@ -125,15 +142,40 @@ class SessionFacts:
 
     client: str
     starts_at: datetime
+    therapist: str = ""
+    deleted: str | None = None  # the key of the deletion hiding it
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFacts:
+    therapist: str
+    deleted: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuptureFacts:
+    session: str
+    client: str
+    deleted: str | None = None
 
 
 @dataclass
 class Existing:
-    """Which of the keys a file mentions are already in the database."""
+    """What the database holds of the keys a file mentions."""
 
     usernames: set = field(default_factory=set)
+    roles: dict = field(default_factory=dict)  # username -> role
     client_codes: set = field(default_factory=set)
+    clients: dict = field(default_factory=dict)  # code -> ClientFacts
     sessions: dict = field(default_factory=dict)  # key -> SessionFacts
+    ruptures: dict = field(default_factory=dict)  # key -> RuptureFacts
+    deletions: set = field(default_factory=set)  # deletion keys
+    # Every username's look-alike skeleton -> the username (all people: a clinic's hundreds).
+    skeletons: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.usernames |= set(self.roles)
+        self.client_codes |= set(self.clients)
     instruments: dict = field(default_factory=dict)  # (slug, version, respondent) -> items
     # Live checks of the file's sessions: (session key, respondent) -> check key.
     check_slots: dict = field(default_factory=dict)
@@ -156,6 +198,7 @@ class ClientRow:
     started_on: date
     name: Any = MISSING
     ending: Any = MISSING
+    deleted: str | None = None
 
 
 @dataclass(slots=True)
@@ -165,6 +208,7 @@ class SessionRow:
     therapist: str
     starts_at: datetime
     status: str
+    deleted: str | None = None
 
 
 @dataclass(slots=True)
@@ -174,6 +218,7 @@ class AttemptRow:
     outcome: str
     note: Any = MISSING
     stage_reached: Any = MISSING
+    deleted: str | None = None
 
 
 @dataclass(slots=True)
@@ -193,6 +238,17 @@ class RuptureRow:
     attempts: Any = MISSING  # a list of AttemptRow, or MISSING
     risk: Any = MISSING
     declined_relational_talk: Any = MISSING
+    deleted: str | None = None
+
+
+@dataclass(slots=True)
+class DeletionRow:
+    key: str
+    at: datetime
+    by: str | None
+    reason: str
+    record_type: str
+    record_key: str
 
 
 @dataclass(slots=True)
@@ -215,6 +271,8 @@ class Caseload:
     clients: list
     sessions: list
     ruptures: list
+    deletions: list = field(default_factory=list)
+    role_changes: list = field(default_factory=list)  # (username, role before, role after)
     checks: list = field(default_factory=list)
     # An export without free text: its checks' free-text answers were left out, not cleared.
     free_text_omitted: bool = False
@@ -230,10 +288,40 @@ class Caseload:
         }
 
 
+class _Object(dict):
+    """A JSON object in which a key was given more than once (the last would silently win)."""
+
+    __slots__ = ("duplicates",)
+
+
+def _object(pairs):
+    made = dict(pairs)
+    if len(made) == len(pairs):
+        return made
+    seen, duplicates = set(), []
+    for key, _ in pairs:
+        if key in seen and key not in duplicates:
+            duplicates.append(key)
+        seen.add(key)
+    made = _Object(made)
+    made.duplicates = duplicates
+    return made
+
+
 def parse(data: bytes) -> tuple[Any, list[Problem]]:
     """The JSON document in `data`, or the reason it is not one."""
     try:
-        return json.loads(data, parse_constant=_refuse_constant), []
+        seen_duplicates = []
+
+        def hook(pairs):
+            made = _object(pairs)
+            if type(made) is _Object:
+                seen_duplicates.append(made)
+            return made
+
+        doc = json.loads(data, parse_constant=_refuse_constant, object_pairs_hook=hook)
+        # Their paths are found by walking the document, only when there is one to find.
+        return doc, _duplicate_keys(doc) if seen_duplicates else []
     except json.JSONDecodeError as exc:
         return None, [
             Problem("$", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
@@ -244,6 +332,32 @@ def parse(data: bytes) -> tuple[Any, list[Problem]]:
         return None, [Problem("$", "not a caseload file: nested too deeply")]
     except ValueError as exc:  # NaN/Infinity, integers too long to read
         return None, [Problem("$", f"not valid JSON: {exc}")]
+
+
+def _duplicate_keys(doc) -> list[Problem]:
+    """Every object that names a key twice, with its path: refused, never guessed."""
+    problems, stack = [], [("", doc)]
+    while stack and len(problems) <= MAX_PROBLEMS:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            if type(value) is _Object:
+                problems.extend(
+                    Problem(_member(path, key), "this key appears more than once in the object; give it once")
+                    for key in value.duplicates
+                )
+            stack.extend((_member(path, k), v) for k, v in reversed(value.items()) if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(value)))
+                         if isinstance(v, dict | list))
+    return capped(problems)
+
+
+def capped(problems: list[Problem], more: int = 0) -> list[Problem]:
+    """At most MAX_PROBLEMS problems, and one line saying how many more there were."""
+    more += max(0, len(problems) - MAX_PROBLEMS)
+    if not more:
+        return problems
+    return [*problems[:MAX_PROBLEMS], Problem("$", f"and {more} more problem{'s' if more != 1 else ''} not listed")]
 
 
 def _refuse_constant(name):
@@ -261,13 +375,20 @@ def check_header(doc) -> list[Problem]:
     version = doc.get("version")
     if type(version) is not int or version not in READS:
         got = _show(version) if "version" in doc else "nothing"
-        problems.append(Problem("version", f"this app reads versions {_either([str(r) for r in READS])}, got {got}"))
+        problems.append(Problem("version", f"this app reads versions {_either([str(v) for v in READS])}, got {got}"))
+    if doc.get(PSEUDONYMISED, False) is not False:
+        problems.append(Problem(
+            PSEUDONYMISED,
+            "this is a pseudonymised (de-identified) export: its people, clients and records carry "
+            "pseudonyms and its notes are left out, so importing it would add the whole clinic a second "
+            "time under those pseudonyms. Import a full export (without --deidentify) instead.",
+        ))
     return problems
 
 
 def wanted_keys(doc) -> dict[str, set]:
-    """Every username, client code and session key the file names, to look up in the database."""
-    usernames, codes, sessions = set(), set(), set()
+    """Every username, client code, session, rupture and deletion key the file names."""
+    usernames, codes, sessions, ruptures, deletions = set(), set(), set(), set(), set()
 
     def add(target, value):
         if type(value) is str:
@@ -284,15 +405,24 @@ def wanted_keys(doc) -> dict[str, set]:
         add(codes, session.get("client"))
         add(usernames, session.get("therapist"))
     for rupture in _records(doc, "ruptures"):
+        add(ruptures, rupture.get("id"))
         add(sessions, rupture.get("session"))
         attempts = rupture.get("attempts")
         if type(attempts) is list:
             for attempt in attempts:
                 if type(attempt) is dict:
                     add(sessions, attempt.get("session"))
+                    add(deletions, attempt.get("deleted"))
     for check in _records(doc, "checks"):
         add(sessions, check.get("session"))
-    return {"usernames": usernames, "client_codes": codes, "session_keys": sessions}
+    for section in ("clients", "sessions", "ruptures"):
+        for record in _records(doc, section):
+            add(deletions, record.get("deleted"))
+    for deletion in _records(doc, "deletions"):
+        add(deletions, deletion.get("id"))
+        add(usernames, deletion.get("by"))
+    return {"usernames": usernames, "client_codes": codes, "session_keys": sessions,
+            "rupture_keys": ruptures, "deletion_keys": deletions}
 
 
 def _records(doc, section):
@@ -302,12 +432,12 @@ def _records(doc, section):
     return (r for r in records if type(r) is dict)
 
 
-def check(doc, existing: Existing) -> tuple[list[Problem], Caseload | None]:
+def check(doc, existing: Existing, *, allow_role_changes=False) -> tuple[list[Problem], Caseload | None]:
     """Every problem in the file, in file order; the clean caseload only if there is none."""
     problems = check_header(doc)
     if problems:
         return problems, None
-    c = _Checker(existing, version=doc["version"])
+    c = _Checker(existing, version=doc["version"], allow_role_changes=allow_role_changes)
     names = SECTIONS_V2 if doc["version"] >= 2 else SECTIONS
     for name in sorted(doc.keys() - (TOP_FIELDS_V2 if doc["version"] >= 2 else TOP_FIELDS)):
         c.problem(_member("", name), "unknown field")
@@ -327,27 +457,46 @@ def check(doc, existing: Existing) -> tuple[list[Problem], Caseload | None]:
         clients=c.rows(sections["clients"], "clients", c.client),
         sessions=c.rows(sections["sessions"], "sessions", c.session),
         ruptures=c.rows(sections["ruptures"], "ruptures", c.rupture),
+        deletions=c.rows(sections["deletions"], "deletions", c.deletion),
+        role_changes=c.role_changes,
         checks=c.rows(sections.get("checks", []), "checks", c.alliance_check),
         free_text_omitted=doc.get("free_text") == "omitted",
     )
-    return c.problems, (None if c.problems else caseload)
+    problems = capped(c.problems, c.more)
+    return problems, (None if problems else caseload)
 
 
 class _Checker:
-    def __init__(self, existing: Existing, version: int = VERSION):
+    def __init__(self, existing: Existing, version: int = VERSION, *, allow_role_changes=False):
         self.existing = existing
         self.version = version
+        self.allow_role_changes = allow_role_changes
         self.problems: list[Problem] = []
+        self.more = 0  # problems found past MAX_PROBLEMS: counted, not kept
         self.usernames: set = set()
         self.codes: set = set()
         self.session_keys: set = set()
-        # The file's sessions: key -> (client code, starts_at), for the repair-attempt rule.
+        self.deletion_keys: set = set()
+        self.rupture_keys: set = set()
+        # The file's sessions: key -> SessionFacts, for the repair-attempt rule.
         self.sessions: dict = {}
+        # Roles and clients as they will be once the file is applied.
+        self.roles: dict = {}
+        self.clients: dict = {}  # code -> ClientFacts
+        self.role_changes: list = []
+        self.new_skeletons: dict = {}
         # (session key, respondent) -> the path of the file's check for it.
         self.check_slots: dict = {}
 
     def problem(self, path, message):
-        self.problems.append(Problem(path, message))
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(path, message))
+        else:
+            self.more += 1
+
+    @property
+    def count(self):
+        return len(self.problems) + self.more
 
     # --- Keys and duplicates ------------------------------------------------------
 
@@ -355,7 +504,14 @@ class _Checker:
         self._keys(sections["users"], "users", "username", "username", self.usernames)
         self._keys(sections["clients"], "clients", "code", "client code", self.codes)
         self._keys(sections["sessions"], "sessions", "id", "session id", self.session_keys)
-        self._keys(sections["ruptures"], "ruptures", "id", "rupture id", set())
+        self._keys(sections["ruptures"], "ruptures", "id", "rupture id", self.rupture_keys)
+        self._keys(sections["deletions"], "deletions", "id", "deletion id", self.deletion_keys)
+        for record in sections["users"]:
+            if type(record) is dict and type(record.get("username")) is str:
+                self.roles.setdefault(record["username"], record.get("role"))
+        for record in sections["clients"]:
+            if type(record) is dict and type(record.get("code")) is str:
+                self.clients.setdefault(record["code"], ClientFacts(record.get("therapist"), record.get("deleted")))
         self._keys(sections.get("checks", []), "checks", "id", "check id", set())
 
     def _keys(self, records, section, name, what, keys):
@@ -409,14 +565,26 @@ class _Checker:
     def user(self, record, path):
         if not self.fields(record, path, USER_REQUIRED, USER_FIELDS):
             return None
-        n = len(self.problems)
+        n = self.count
         username = record["username"]
+        before = self.existing.roles.get(username) if type(username) is str else None
         if type(username) is not str or not USERNAME_RE.fullmatch(username):
             self.problem(
                 f"{path}.username",
                 "expected 1-150 letters, digits and @ . + - _, got " + _show(username),
             )
+        elif before is None:
+            self.new_username(username, f"{path}.username")
         role = self.slug(record["role"], f"{path}.role", ROLES, "role")
+        if before is not None and role in ROLES and role != before:
+            if self.allow_role_changes:
+                self.role_changes.append((username, before, role))
+            else:
+                self.problem(
+                    f"{path}.role",
+                    f"{_show(username)} is a {before} in the database; an import changes a person's "
+                    "role only when given --allow-role-changes",
+                )
         row = UserRow(username=username, role=role)
         if "name" in record:
             row.name = self.text(record["name"], f"{path}.name", DISPLAY_NAME_MAX)
@@ -428,13 +596,17 @@ class _Checker:
                 self.user_ref(supervisor, f"{path}.supervisor")
                 if supervisor == username:
                     self.problem(f"{path}.supervisor", "a user cannot supervise themself")
+                elif role in ROLES and role != "therapist":
+                    self.problem(f"{path}.supervisor", f"only therapists have a supervisor, and this is a {role}")
+                else:
+                    self.role_is(supervisor, "supervisor", f"{path}.supervisor")
             row.supervisor = supervisor
-        return row if len(self.problems) == n else None
+        return row if self.count == n else None
 
     def client(self, record, path):
         if not self.fields(record, path, CLIENT_REQUIRED, self.allowed(CLIENT_FIELDS, "clients")):
             return None
-        n = len(self.problems)
+        n = self.count
         code = record["code"]
         if type(code) is not str or not CASE_CODE_RE.fullmatch(code):
             self.problem(
@@ -442,7 +614,8 @@ class _Checker:
                 "expected 1-32 letters, digits, dots, dashes or underscores, "
                 "starting with a letter or digit, got " + _show(code),
             )
-        self.user_ref(record["therapist"], f"{path}.therapist")
+        if self.user_ref(record["therapist"], f"{path}.therapist"):
+            self.role_is(record["therapist"], "therapist", f"{path}.therapist")
         row = ClientRow(
             code=code,
             therapist=record["therapist"],
@@ -458,12 +631,13 @@ class _Checker:
                 self.problem(
                     f"{path}.ending", f"only a discharged client has an ending; this one is {_show(row.status)}"
                 )
-        return row if len(self.problems) == n else None
+        row.deleted = self.deleted(record, path, "client", self.existing.clients.get(code))
+        return row if self.count == n else None
 
     def session(self, record, path):
         if not self.fields(record, path, SESSION_REQUIRED, SESSION_FIELDS):
             return None
-        n = len(self.problems)
+        n = self.count
         key = self.key(record["id"], f"{path}.id")
         client = record["client"]
         self.client_ref(client, f"{path}.client")
@@ -478,7 +652,7 @@ class _Checker:
                 record["status"], f"{path}.status", SESSION_STATUSES, "session status"
             ),
         )
-        if len(self.problems) != n:
+        if self.count != n:
             return None
         before = self.existing.sessions.get(key)
         if before is not None and before.client != client:
@@ -489,13 +663,24 @@ class _Checker:
                 "in the database; an import cannot move it to another client",
             )
             return None
-        self.sessions[key] = SessionFacts(client, starts_at)
+        if before is not None and before.therapist != row.therapist and not self.client_moves_to(client, row.therapist):
+            self.problem(
+                f"{path}.therapist",
+                f"session {_show(key)} is {_show(before.therapist)}'s in the database; an import moves a "
+                "session to another therapist only with its client (give the client that therapist)",
+            )
+            return None
+        row.deleted = self.deleted(record, path, "session", before)
+        self.under(path, row.deleted, self.client_deleted(client), "client", client)
+        if self.count != n:
+            return None
+        self.sessions[key] = SessionFacts(client, starts_at, row.therapist, row.deleted)
         return row
 
     def rupture(self, record, path):
         if not self.fields(record, path, RUPTURE_REQUIRED, self.allowed(RUPTURE_FIELDS, "ruptures")):
             return None
-        n = len(self.problems)
+        n = self.count
         session = self.session_ref(record["session"], f"{path}.session")
         actor = self.slug(record["actor"], f"{path}.actor", ACTORS, "actor")
         markers = self.slug_list(record["markers"], f"{path}.markers", MARKERS, "marker")
@@ -523,8 +708,19 @@ class _Checker:
             row.note = self.text(record["note"], f"{path}.note", TEXT_MAX)
         if "plan" in record:
             row.plan = self.text(record["plan"], f"{path}.plan", TEXT_MAX)
+        before = self.existing.ruptures.get(row.key) if type(row.key) is str else None
+        if before is not None and session is not None and session.client != before.client:
+            # The owner would get a 404 on their own rupture, and another therapist read it.
+            self.problem(
+                f"{path}.session",
+                f"rupture {_show(row.key)} is client {_show(before.client)}'s in the database; an import "
+                f"cannot move it to a session of client {_show(session.client)}",
+            )
+        row.deleted = self.deleted(record, path, "rupture", before)
+        if session is not None:
+            self.under(path, row.deleted, session.deleted, "session", record["session"])
         if "attempts" in record:
-            row.attempts = self.attempts(record["attempts"], f"{path}.attempts", session)
+            row.attempts = self.attempts(record["attempts"], f"{path}.attempts", session, row.deleted)
         if "risk" in record:
             row.risk = self.slug(record["risk"], f"{path}.risk", RISKS, "risk")
         if "declined_relational_talk" in record:
@@ -532,9 +728,43 @@ class _Checker:
             if type(declined) is not bool:
                 self.problem(f"{path}.declined_relational_talk", f"expected true or false, got {_show(declined)}")
             row.declined_relational_talk = declined
-        return row if len(self.problems) == n else None
+        return row if self.count == n else None
 
-    def attempts(self, value, path, rupture_session):
+    def deletion(self, record, path):
+        if not self.fields(record, path, DELETION_REQUIRED, DELETION_FIELDS):
+            return None
+        n = self.count
+        row = DeletionRow(
+            key=self.key(record["id"], f"{path}.id"),
+            at=self.timestamp(record["at"], f"{path}.at"),
+            by=record.get("by"),
+            reason=self.text(record.get("reason", REASON_NOT_IN_FILE), f"{path}.reason", REASON_MAX),
+            record_type="",
+            record_key="",
+        )
+        if row.by is not None:
+            self.user_ref(row.by, f"{path}.by")
+        if type(row.reason) is str and not row.reason.strip():
+            self.problem(f"{path}.reason", "a deletion says why")
+        target = record["record"]
+        if type(target) is not dict or set(target) != {"type", "id"} or target["type"] not in DELETED_RECORD_TYPES:
+            self.problem(
+                f"{path}.record",
+                f'expected {{"type": {_either(DELETED_RECORD_TYPES)}, "id": its key}}, got {_show(target)}',
+            )
+        else:
+            row.record_type, row.record_key = target["type"], target["id"]
+            known = {
+                "client": self.codes | self.existing.client_codes,
+                "session": self.session_keys | set(self.existing.sessions),
+                "rupture": self.rupture_keys | set(self.existing.ruptures),
+            }[row.record_type]
+            if row.record_key not in known:
+                self.problem(f"{path}.record.id", f"no {row.record_type} {_show(row.record_key)} in the file "
+                                                  "or the database")
+        return row if self.count == n else None
+
+    def attempts(self, value, path, rupture_session, rupture_deleted=None):
         if type(value) is not list:
             self.problem(path, f"expected a list, got {_type(value)}")
             return []
@@ -575,8 +805,74 @@ class _Checker:
                 row.stage_reached = self.slug(
                     record["stage_reached"], f"{at}.stage_reached", ("", *STAGES), "stage"
                 )
+            row.deleted = self.deleted(record, at, "repair attempt", None)
+            self.under(at, row.deleted, rupture_deleted, "rupture", "")
+            if session is not None:
+                self.under(at, row.deleted, session.deleted, "session", record["session"])
             rows.append(row)
         return rows
+
+    # --- Deleted records -----------------------------------------------------------------
+
+    def deleted(self, record, path, what, before):
+        """The deletion key a record names (None: not deleted), as the database allows it."""
+        deleted = record.get("deleted")
+        if deleted is not None and (type(deleted) is not str or (
+            deleted not in self.deletion_keys and deleted not in self.existing.deletions
+        )):
+            self.problem(f"{path}.deleted", f"no deletion {_show(deleted)} in the file or the database")
+            return None
+        if before is None:
+            return deleted  # a new record: a backup brings deleted records back hidden
+        was = before.deleted
+        if was == deleted:
+            return deleted
+        if was is not None and deleted is None:
+            self.problem(path, f"this {what} is deleted in the database ({_show(was)}); restore it with "
+                               "restore_record before importing changes to it")
+        elif was is None:
+            self.problem(f"{path}.deleted", f"an import does not delete records: delete this {what} in the app")
+        else:
+            self.problem(f"{path}.deleted", f"the database hides this {what} under deletion {_show(was)}")
+        return deleted
+
+    def under(self, path, deleted, parent_deleted, parent, key):
+        if parent_deleted and not deleted:
+            named = f" {_show(key)}" if key else ""
+            self.problem(path, f"its {parent}{named} is deleted: nothing can be attached to a deleted record")
+
+    def client_deleted(self, code):
+        facts = self.clients.get(code) or self.existing.clients.get(code)
+        return facts.deleted if facts is not None else None
+
+    def client_moves_to(self, code, therapist):
+        """Does the file give client `code` to `therapist`, who was not its therapist before?"""
+        in_file, before = self.clients.get(code), self.existing.clients.get(code)
+        return (
+            in_file is not None and in_file.therapist == therapist
+            and (before is None or before.therapist != therapist)
+        )
+
+    # --- People --------------------------------------------------------------------------
+
+    def role_of(self, username):
+        return self.roles.get(username) or self.existing.roles.get(username)
+
+    def role_is(self, username, role, path):
+        actual = self.role_of(username)
+        if type(username) is str and actual is not None and actual != role:
+            self.problem(path, f"{_show(username)} is a {actual}, not a {role}")
+
+    def new_username(self, username, path):
+        if not NEW_USERNAME_RE.fullmatch(username):
+            self.problem(path, f"a new username uses only a-z, 0-9, dot, dash and underscore, got {_show(username)}")
+            return
+        shape = skeleton(username)
+        other = self.existing.skeletons.get(shape) or self.new_skeletons.get(shape)
+        if other is not None and other != username:
+            self.problem(path, f"{_show(username)} looks like the username {_show(other)}: choose one that "
+                               "cannot be mistaken for it")
+        self.new_skeletons.setdefault(shape, username)
 
     # --- References --------------------------------------------------------------------
 
@@ -585,6 +881,9 @@ class _Checker:
             self.problem(path, f"expected a username, got {_show(value)}")
         elif value not in self.usernames and value not in self.existing.usernames:
             self.problem(path, f"no user {_show(value)} in the file or the database")
+        else:
+            return True
+        return False
 
     def client_ref(self, value, path):
         if type(value) is not str:
@@ -595,7 +894,7 @@ class _Checker:
     def alliance_check(self, record, path):
         if not self.fields(record, path, tuple(sorted(CHECK_FIELDS)), CHECK_FIELDS):
             return None
-        n = len(self.problems)
+        n = self.count
         key = self.key(record["id"], f"{path}.id")
         session = record["session"]
         self.session_ref(session, f"{path}.session")
@@ -621,7 +920,7 @@ class _Checker:
         elif items is not None:
             self._answers(answers, items, f"{path}.answers")
         submitted_at = self.timestamp(record["submitted_at"], f"{path}.submitted_at")
-        if len(self.problems) != n:
+        if self.count != n:
             return None
         slot = (session, respondent)
         if slot in self.check_slots:
@@ -784,6 +1083,27 @@ class _Checker:
             f"2026-11-20T10:00:00+00:00, got {_show(value)}",
         )
         return None
+
+
+# --- Look-alike usernames --------------------------------------------------------------------
+
+# Letters of other scripts that read as Latin ones, and Latin runs that read as one letter:
+# enough to catch the look-alikes a person would be fooled by in a list of names.
+_HOMOGLYPHS = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ɡ": "g", "ӏ": "l", "ԛ": "q", "ԝ": "w",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ı": "i", "ł": "l",
+    "0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "$": "s", "@": "a",
+    ".": None, "_": None, "-": None, "+": None,
+})
+
+
+def skeleton(username: str) -> str:
+    """What a username looks like: two usernames with one skeleton are confusable."""
+    text = unicodedata.normalize("NFKD", username).casefold()
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.translate(_HOMOGLYPHS).replace("rn", "m").replace("vv", "w").replace("cl", "d")
 
 
 # --- Messages ----------------------------------------------------------------------------

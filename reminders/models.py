@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
 from checks.models import AllianceCheck
 from ruptures.models import Risk, RuptureEvent
 from ruptures.vocabulary import OPEN_STATUSES
@@ -20,9 +21,6 @@ class FlagQuerySet(models.QuerySet):
         now = now or timezone.now()
         return self.filter(
             session__status=SessionStatus.SCHEDULED, session__starts_at__gte=now,
-            # A soft-deleted rupture, check or session takes its flags off every page.
-            rupture__deleted_at__isnull=True, session__deleted_at__isnull=True,
-            alliance_check__deleted_at__isnull=True, alliance_check__session__deleted_at__isnull=True,
         )
 
     def open(self, now=None):
@@ -93,15 +91,16 @@ class FlagReason(models.TextChoices):
 CHECK_REASONS = (FlagReason.UNLOGGED, FlagReason.DROP)
 
 
-class Flag(models.Model):
+class Flag(ClinicalRecord):
     """Something to see before the client's upcoming session U (see reminders.sweep).
 
     `rupture`: an open rupture R. `unlogged`/`drop`: a client's check C that reported a
     rupture the therapist did not log, or a drop in the client's `together`. `stalled`
     (no session): a rupture whose repair has stalled.
 
-    Never deleted and never updated except for the notification bookkeeping: a flag
-    whose rupture was repaired since is shown as such, from the rupture's own status.
+    Never updated except for the notification bookkeeping: a flag whose rupture was
+    repaired since is shown as such, from the rupture's own status. Hidden with its
+    rupture, its session or its check (the deletion cascade), never on its own.
     """
 
     reason = models.CharField(max_length=16, choices=FlagReason.choices, default=FlagReason.RUPTURE)
@@ -131,11 +130,22 @@ class Flag(models.Model):
     escalation_claimed_at = models.DateTimeField(null=True, blank=True)
     escalation_notified_at = models.DateTimeField(null=True, blank=True)
 
-    objects = FlagQuerySet.as_manager()
+    objects = AliveManager.from_queryset(FlagQuerySet)()
+    all_objects = FlagQuerySet.as_manager()
+
+    hidden_with = ("rupture", "session", "alliance_check")
+    client_path = "session__client"
+    # The sweep inserts flags in raw SQL: the column gets its empty value from the database.
+    deletion_reason = models.CharField(max_length=500, blank=True, editable=False, db_default="")
+    key_field = "pk"
+    record_name = "flag"
 
     class Meta:
         ordering = ["session__starts_at", "pk"]
+        base_manager_name = "all_objects"
         constraints = [
+            models.CheckConstraint(condition=reason_given(), name="flag_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="flag_deletion_recorded"),
             models.UniqueConstraint(
                 fields=["rupture", "session"], condition=Q(reason="rupture"),
                 name="flag_once_per_rupture_and_session",

@@ -16,6 +16,11 @@ def enqueue_sweep(*, client_id: int) -> None:
     transaction.on_commit(lambda: _send(client_id))
 
 
+def sweep_on_change(sender, *, client_id, **kwargs):
+    """audit.signals.caseload_changed: the client's reminders follow the change."""
+    enqueue_sweep(client_id=client_id)
+
+
 def _send(client_id):
     try:
         sweep.delay(client_id=client_id)

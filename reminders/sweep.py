@@ -534,7 +534,7 @@ def _still_due(client_id):
                 SELECT 1 FROM checks_alliancecheck k WHERE k.id = f.check_id AND k.deleted_at IS NULL
             ))
         )
-        AND u.deleted_at IS NULL AND c.deleted_at IS NULL
+        AND u.deleted_at IS NULL AND c.deleted_at IS NULL AND f.deleted_at IS NULL
         AND u.status = {_SCHEDULED} AND u.starts_at >= %(now)s
         {only_client}
     """

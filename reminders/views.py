@@ -5,7 +5,7 @@ from audit.log import record
 from audit.models import Action
 from ruptures.models import RuptureEvent
 from sessions.access import get_session_for
-from strategies.suggestions import advice_for, facts_of
+from strategies.suggestions import advice_for, facts_of, known_before
 
 # The brief opens the best suggestions for each rupture and folds the rest: a page to
 # read in the minute before a session.
@@ -21,7 +21,7 @@ def session_brief(request, pk):
     flags = {f.rupture_id: f for f in session.flags.filter(reason="rupture").select_related("rupture__session")}
     # The history of each rupture comes with it in two queries for all of them: what
     # was tried (with its session) and what supervision said.
-    open_ruptures = (
+    open_ruptures = list(
         RuptureEvent.objects.open()
         .filter(session__client=client, session__starts_at__lt=session.starts_at)
         .select_related("session")
@@ -29,9 +29,10 @@ def session_brief(request, pk):
         .order_by("session__starts_at", "pk")
     )
     # Suggestions are computed afresh: the client's history may have moved on since
-    # the rupture was logged, and the engine reads it up to this session.
+    # the rupture was logged, and the engine reads it up to this session, once for all.
+    known = known_before(session, [r.kind for r in open_ruptures])
     items = [
-        {"rupture": r, "flag": flags.get(r.pk), "advice": advice_for(session, facts_of(r, r.attempts.all()))}
+        {"rupture": r, "flag": flags.get(r.pk), "advice": advice_for(session, facts_of(r, r.attempts.all()), known)}
         for r in open_ruptures
     ]
     shown = {item["rupture"].pk for item in items}

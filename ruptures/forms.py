@@ -19,6 +19,10 @@ from ruptures.models import (
 )
 from sessions.models import SessionStatus
 
+MISSING_VERSION = (
+    "This change does not say which version of the rupture it started from, so nothing was saved: "
+    "reload the rupture and make the change again."
+)
 
 class FirstChoiceFocused(forms.RadioSelect):
     """Radio buttons whose first option takes the focus when the page opens."""
@@ -76,14 +80,17 @@ class RuptureForm(forms.ModelForm):
             "noticed": forms.Textarea(attrs={"rows": 2}),
             "hypothesis": forms.Textarea(attrs={"rows": 2}),
             "plan": forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. Ask next session how my remark landed."}),
-            "minute": forms.NumberInput(attrs={"min": 0, "max": 480, "inputmode": "numeric"}),
+            "minute": forms.NumberInput(attrs={"min": 0, "max": v.SESSION_MAX_MINUTES, "inputmode": "numeric"}),
         }
 
     def __init__(self, *args, session, **kwargs):
         super().__init__(*args, **kwargs)
         self.session = session
         if self.instance.pk:
+            # An edit names the version it started from, or it could silently undo another.
             self.fields["version"].initial = self.instance.version
+            self.fields["version"].required = True
+            self.fields["version"].error_messages["required"] = MISSING_VERSION
         elif not self.is_bound:
             # A new rupture is logged in the minute after a session: the page opens on its
             # first question rather than on the navigation.
@@ -135,6 +142,9 @@ class RuptureForm(forms.ModelForm):
                     "concern (choose \"No risk concern\" if there is none).",
                 )
             cleaned["risk"] = Risk.NONE
+        if "version" in self.errors:
+            # A hidden field: its error is said at the top of the form.
+            self.add_error(None, MISSING_VERSION)
         return cleaned
 
     def asks_about_risk(self, data=None):

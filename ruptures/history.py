@@ -9,11 +9,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from accounts.models import User
+from audit.models import Deletion
 from ruptures.models import RuptureEvent
 
-# Bookkeeping that changes with every save and says nothing a reader needs.
+# Bookkeeping that changes with every save and says nothing a reader needs; deletions
+# are told from the Deletion they belong to, with the record they started from.
 SKIPPED = {"pgh_id", "pgh_created_at", "pgh_label", "pgh_obj", "pgh_context", "id", "version",
-           "created_at", "created_by", "updated_at", "updated_by", "key"}
+           "created_at", "created_by", "updated_at", "updated_by", "key",
+           "deleted_at", "deleted_by", "deletion_reason", "deletion"}
+
+# Apps above this one add their own entries (supervision notes) by registering a
+# function rupture -> [Entry] here from their AppConfig.ready(): the history does not
+# import them, so the layers stay one-way.
+SOURCES = []
+
+
+def register(source):
+    if source not in SOURCES:
+        SOURCES.append(source)
+    return source
 
 
 @dataclass
@@ -53,17 +67,24 @@ def history_of(rupture) -> list[Entry]:
             if changes:
                 entries.append(Entry(event.pgh_created_at, by, "changed", changes))
         previous = event
-    return sorted(entries + _supervision_entries(rupture), key=lambda entry: entry.at)
+    deletion_ids = {e.deletion_id for e in events if e.deletion_id} | ({rupture.deletion_id} - {None})
+    entries += _deletion_entries(deletion_ids)
+    for source in SOURCES:
+        entries += source(rupture)
+    return sorted(entries, key=lambda entry: entry.at)
 
 
-def _supervision_entries(rupture):
-    # Imported here: supervision builds on ruptures, not the other way round.
-    from supervision.models import SupervisionNote
-
-    return [
-        Entry(note.created_at, str(note.supervisor), "marked it discussed in supervision", comment=note.comment)
-        for note in SupervisionNote.objects.for_rupture(rupture)
-    ]
+def _deletion_entries(deletion_ids):
+    entries = []
+    for d in Deletion.objects.filter(pk__in=deletion_ids).select_related("by", "restored_by"):
+        what = "deleted" if d.record_type == RuptureEvent._meta.label_lower else (
+            f"deleted with its {d.record_kind} {d.record_key}"
+        )
+        entries.append(Entry(d.at, str(d.by or "a command"), what, comment=d.reason))
+        if d.restored_at:
+            restorer = str(d.restored_by or "a command")
+            entries.append(Entry(d.restored_at, restorer, "restored", comment=d.restore_reason))
+    return entries
 
 
 def _shown(model_field, event):

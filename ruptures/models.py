@@ -4,10 +4,10 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q
 from django.urls import reverse
 
-from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, reason_given, within_limit
+from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, deletion_recorded, reason_given, within_limit
 from ruptures import vocabulary as v
 from sessions.models import TherapySession, caseload_q, new_key
 
@@ -66,7 +66,7 @@ class RuptureEvent(ClinicalRecord):
         help_text="1 = barely noticeable, 5 = threatened the work.",
     )
     minute = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MaxValueValidator(480)],
+        null=True, blank=True, validators=[MaxValueValidator(v.SESSION_MAX_MINUTES)],
         help_text="When in the session, if you remember.",
     )
     source = models.CharField(max_length=32, choices=Source.choices, default=Source.UNKNOWN)
@@ -100,15 +100,20 @@ class RuptureEvent(ClinicalRecord):
     objects = AliveManager.from_queryset(RuptureEventQuerySet)()
     all_objects = RuptureEventQuerySet.as_manager()
 
+    hidden_with = ("session",)
+    client_path = "session__client"
+    record_name = "rupture"
+
     class Meta:
         ordering = ["-session__starts_at", "-pk"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="rupture_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="rupture_deletion_recorded"),
             models.CheckConstraint(condition=Q(intensity__gte=1, intensity__lte=5), name="rupture_intensity_1_5"),
             models.CheckConstraint(
-                condition=Q(minute__isnull=True) | Q(minute__lte=480), name="rupture_minute_range"
+                condition=Q(minute__isnull=True) | Q(minute__lte=v.SESSION_MAX_MINUTES), name="rupture_minute_range"
             ),
             models.CheckConstraint(condition=Q(kind__in=Kind.values), name="rupture_kind_valid"),
             models.CheckConstraint(condition=Q(actor__in=Actor.values), name="rupture_actor_valid"),
@@ -169,6 +174,18 @@ class RuptureEvent(ClinicalRecord):
         return [InternalSignal(s).label for s in self.internal_signals]
 
 
+def open_ruptures_of_client(client_ref="pk"):
+    """Subquery: how many open ruptures the client at `client_ref` has (NULL for none)."""
+    return (
+        RuptureEvent.objects.open()
+        .filter(session__client=OuterRef(client_ref))
+        .order_by()
+        .values("session__client")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+
+
 @pghistory.track(append_only=True, level=pgtrigger.Statement)
 class RepairAttempt(ClinicalRecord):
     rupture = models.ForeignKey(RuptureEvent, on_delete=models.PROTECT, related_name="attempts")
@@ -187,12 +204,19 @@ class RepairAttempt(ClinicalRecord):
 
     objects = AliveManager()
 
+    # Hidden with its rupture, and with the session it was tried in.
+    hidden_with = ("rupture", "session")
+    client_path = "rupture__session__client"
+    key_field = "pk"
+    record_name = "repair attempt"
+
     class Meta:
         ordering = ["session__starts_at", "created_at", "pk"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="attempt_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="attempt_deletion_recorded"),
             models.CheckConstraint(condition=Q(strategy__in=Strategy.values), name="attempt_strategy_valid"),
             models.CheckConstraint(condition=Q(outcome__in=ATTEMPT_OUTCOMES), name="attempt_outcome_valid"),
             models.CheckConstraint(condition=within_limit("note"), name="attempt_note_max_length"),

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from reminders.services import enqueue_sweep
+from audit.signals import caseload_changed
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import SessionStatus, TherapySession
 
@@ -42,22 +42,22 @@ def log_rupture(*, session: TherapySession, data: dict, by) -> RuptureEvent:
         session.status = SessionStatus.HELD
     fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
     # The sweep this asks for also tells the supervisor at once of a risk (domain 6b).
-    enqueue_sweep(client_id=session.client_id)
+    caseload_changed.send(sender=RuptureEvent, client_id=session.client_id)
     return RuptureEvent.objects.create(session=session, created_by=by, updated_by=by, **fields)
 
 
 @transaction.atomic
-def update_rupture(*, rupture: RuptureEvent, data: dict, expected_version: int | None, by) -> RuptureEvent:
+def update_rupture(*, rupture: RuptureEvent, data: dict, expected_version: int, by) -> RuptureEvent:
     fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
     _conditional_update(rupture, fields, expected_version, by)
-    enqueue_sweep(client_id=rupture.session.client_id)
+    caseload_changed.send(sender=RuptureEvent, client_id=rupture.session.client_id)
     return rupture
 
 
 @transaction.atomic
-def set_repair_status(*, rupture: RuptureEvent, status: str, expected_version: int | None, by) -> RuptureEvent:
+def set_repair_status(*, rupture: RuptureEvent, status: str, expected_version: int, by) -> RuptureEvent:
     _conditional_update(rupture, {"repair_status": status}, expected_version, by)
-    enqueue_sweep(client_id=rupture.session.client_id)
+    caseload_changed.send(sender=RuptureEvent, client_id=rupture.session.client_id)
     return rupture
 
 
@@ -75,14 +75,16 @@ def record_attempt(*, rupture: RuptureEvent, session: TherapySession, strategy: 
         repair_status=outcome, version=F("version") + 1, updated_by=by, updated_at=timezone.now()
     )
     rupture.refresh_from_db()
-    enqueue_sweep(client_id=session.client_id)
+    caseload_changed.send(sender=RuptureEvent, client_id=session.client_id)
     return attempt
 
 
 def _conditional_update(rupture, fields, expected_version, by):
     """UPDATE ... WHERE version = expected: the second of two concurrent saves loses loudly."""
-    expected = rupture.version if expected_version is None else expected_version
-    changed = RuptureEvent.objects.filter(pk=rupture.pk, version=expected).update(
+    if type(expected_version) is not int:
+        # Never "the version in hand": that would let an edit overwrite one it never saw.
+        raise ValueError("an edit names the version it started from")
+    changed = RuptureEvent.objects.filter(pk=rupture.pk, version=expected_version).update(
         **fields, version=F("version") + 1, updated_by=by, updated_at=timezone.now()
     )
     if not changed:

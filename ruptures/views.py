@@ -1,6 +1,7 @@
 from dataclasses import replace
 
 from django.contrib import messages
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -12,7 +13,7 @@ from audit.models import Action
 from audit.views import confirm_soft_delete
 from ruptures import services
 from ruptures.access import get_rupture_for
-from ruptures.forms import RepairAttemptForm, RepairStatusForm, RuptureForm
+from ruptures.forms import MISSING_VERSION, RepairAttemptForm, RepairStatusForm, RuptureForm
 from ruptures.history import history_of
 from ruptures.models import Kind, RuptureEvent, Strategy
 from sessions.access import get_session_for
@@ -62,7 +63,7 @@ def rupture_edit(request, pk):
             try:
                 services.update_rupture(
                     rupture=rupture, data=form.cleaned_data,
-                    expected_version=form.cleaned_data.get("version"), by=request.user,
+                    expected_version=form.cleaned_data["version"], by=request.user,
                 )
             except services.EditConflict as exc:
                 conflict = exc
@@ -195,6 +196,8 @@ def attempt_new(request, pk):
 def rupture_status(request, pk):
     rupture = get_rupture_for(request.user, pk, write=True)
     form = RepairStatusForm(request.POST)
+    if not form.is_valid() and "version" in form.errors:
+        return HttpResponseBadRequest(MISSING_VERSION, content_type="text/plain; charset=utf-8")
     if not form.is_valid():
         messages.error(request, "Choose one of the listed repair statuses.")
         return redirect(rupture)
@@ -225,5 +228,6 @@ def rupture_delete(request, pk):
     )
     return confirm_soft_delete(
         request, rupture, title="Delete this rupture?", subject=subject, done=rupture.session,
-        message="Rupture deleted. It stays in the record's history.",
+        message="Rupture deleted, with its repair attempts. It stays in the record's history.",
+        warning="Its repair attempts and reminders are hidden with it.",
     )

@@ -80,6 +80,21 @@ REPAIR_STATUSES = (
 
 # A rupture is open while nothing has settled it: these statuses still need work.
 OPEN_STATUSES = frozenset({"unaddressed", "attempted", "unresolved"})
+# A rupture counts as repaired (the dashboards' repair rate) with one of these.
+REPAIRED_STATUSES = ("resolved", "partially_resolved")
+
+# domain.md section 6: a rupture is recurring when one of its markers was logged in at
+# least RECURRENCE_MIN_SESSIONS of the client's previous RECURRENCE_WINDOW held sessions.
+# Older history does not make a pattern, and two ruptures in one session are one session.
+RECURRENCE_WINDOW = 5
+RECURRENCE_MIN_SESSIONS = 2
+
+# How long a session may last, in minutes; a rupture's minute lies within it.
+SESSION_MIN_MINUTES = 5
+SESSION_MAX_MINUTES = 480
+
+# Case codes appear in URLs and exports, so they are short, plain and never a name.
+CASE_CODE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}"
 
 # Section 6b: a risk concern comes before the relationship.
 RISKS = (

@@ -7,6 +7,7 @@ not confirm that a record exists.
 
 from django.shortcuts import get_object_or_404
 
+from audit.deletion import restorable
 from sessions.models import Client, TherapySession
 
 
@@ -20,6 +21,15 @@ def get_session_for(user, pk, *, write=False):
         TherapySession.objects.editable_by(user) if write else TherapySession.objects.visible_to(user)
     )
     return get_object_or_404(sessions.select_related("client", "therapist"), pk=pk)
+
+
+def deletions_for(user):
+    """The deletions `user` may undo: those of clients whose records they may edit."""
+    return restorable().filter(client__in=Client.all_objects.editable_by(user))
+
+
+def get_deletion_for(user, pk):
+    return get_object_or_404(deletions_for(user).select_related("by"), pk=pk)
 
 
 def get_client_for_audit(user, code):

@@ -24,6 +24,7 @@ urlpatterns = [
     path("new", views.client_new, name="client_new"),
     path("<code:code>/", views.client_detail, name="client_detail"),
     path("<code:code>/edit", views.client_edit, name="client_edit"),
+    path("<code:code>/delete", views.client_delete, name="client_delete"),
     path("<code:code>/discharge", views.client_discharge, name="client_discharge"),
     path("<code:code>/sessions/new", views.session_new, name="session_new"),
     path("<code:code>/access-log", client_access_log, name="client_access_log"),

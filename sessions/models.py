@@ -11,11 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, supervisee_ids
-from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, reason_given, within_limit
-from ruptures import vocabulary
+from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, deletion_recorded, reason_given, within_limit
+from ruptures import vocabulary as v
 
-# Case codes appear in URLs and exports, so they are short, plain and never a name.
-CASE_CODE_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+CASE_CODE_RE = rf"^{v.CASE_CODE_PATTERN}$"
 case_code_validator = RegexValidator(
     CASE_CODE_RE,
     "Use 1-32 letters, digits, dots, dashes or underscores, starting with a letter or digit.",
@@ -38,7 +37,7 @@ class ClientStatus(models.TextChoices):
 
 
 # How a therapy ended: the slugs live with the rest of the vocabulary (pure Python).
-Ending = models.TextChoices("Ending", [(slug.upper(), (slug, label)) for slug, label in vocabulary.ENDINGS])
+Ending = models.TextChoices("Ending", [(slug.upper(), (slug, label)) for slug, label in v.ENDINGS])
 
 
 def caseload_q(user, via="", *, write=False):
@@ -86,12 +85,16 @@ class Client(ClinicalRecord):
     objects = AliveManager.from_queryset(ClientQuerySet)()
     all_objects = ClientQuerySet.as_manager()
 
+    key_field = "code"
+    record_name = "client"
+
     class Meta:
         ordering = ["code"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="client_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="client_deletion_recorded"),
             models.CheckConstraint(condition=Q(status__in=ClientStatus.values), name="client_status_valid"),
             models.CheckConstraint(condition=Q(code__regex=CASE_CODE_RE), name="client_code_format"),
             models.CheckConstraint(
@@ -139,16 +142,17 @@ class TherapySessionQuerySet(models.QuerySet):
         A session whose time has passed but is still marked scheduled counts: the
         therapist between two clients logs first, and logging settles it as held.
         """
-        from ruptures.models import RuptureEvent
-
         now = now or timezone.now()
-        has_rupture = RuptureEvent.objects.filter(session=OuterRef("pk"))
+        # The rupture model reached through the relation it declares, so that sessions
+        # does not import ruptures (the layer above); its default manager leaves deleted
+        # ruptures out, so a deleted rupture does not count as logged.
+        ruptures = self.model._meta.get_field("ruptures").related_model.objects
         return self.filter(
             status__in=[SessionStatus.HELD, SessionStatus.SCHEDULED],
             starts_at__gte=now - timedelta(days=days),
             starts_at__lte=now,
             no_rupture_noted_at__isnull=True,
-        ).exclude(Exists(has_rupture))
+        ).exclude(Exists(ruptures.filter(session=OuterRef("pk"))))
 
 
 @pghistory.track(append_only=True, level=pgtrigger.Statement)
@@ -161,7 +165,7 @@ class TherapySession(ClinicalRecord):
     )
     starts_at = models.DateTimeField()
     duration_minutes = models.PositiveSmallIntegerField(
-        default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
+        default=50, validators=[MinValueValidator(v.SESSION_MIN_MINUTES), MaxValueValidator(v.SESSION_MAX_MINUTES)]
     )
     status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED)
     note = models.TextField(blank=True, max_length=FREE_TEXT_MAX)
@@ -173,15 +177,20 @@ class TherapySession(ClinicalRecord):
     objects = AliveManager.from_queryset(TherapySessionQuerySet)()
     all_objects = TherapySessionQuerySet.as_manager()
 
+    hidden_with = ("client",)
+    client_path = "client"
+    record_name = "session"
+
     class Meta:
         ordering = ["-starts_at"]
         base_manager_name = "all_objects"
         triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="session_deletion_has_reason"),
+            models.CheckConstraint(condition=deletion_recorded(), name="session_deletion_recorded"),
             models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="session_status_valid"),
             models.CheckConstraint(
-                condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
+                condition=Q(duration_minutes__gte=v.SESSION_MIN_MINUTES, duration_minutes__lte=v.SESSION_MAX_MINUTES),
                 name="session_duration_range",
             ),
             models.CheckConstraint(condition=within_limit("note"), name="session_note_max_length"),

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
@@ -15,10 +16,10 @@ from checks.pages import session_checks
 from checks.services import record_no_rupture
 from checks.trend import points_for, trend_svg
 from reminders.services import enqueue_sweep
-from ruptures.models import OPEN_STATUSES, RuptureEvent
+from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.access import get_client_for, get_session_for
 from sessions.forms import ClientForm, DischargeForm, SessionForm, SessionStatusForm
-from sessions.models import Client, ClientStatus, SessionStatus
+from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 
 CLIENTS_PER_PAGE = 50
 
@@ -28,11 +29,14 @@ def client_list(request):
     # PostgreSQL refuses NUL in text, and a query that cannot match must not be a 500.
     query = request.GET.get("q", "").replace("\x00", "").strip()
     status = request.GET.get("status", "")
+    # Subqueries through the default managers: a join such as Count("sessions__ruptures")
+    # would count deleted rows.
     clients = Client.objects.visible_to(request.user).select_related("therapist").annotate(
-        open_ruptures=Count(
-            "sessions__ruptures", filter=Q(sessions__ruptures__repair_status__in=OPEN_STATUSES)
+        open_ruptures=Coalesce(Subquery(open_ruptures_of_client()), 0),
+        last_session=Subquery(
+            TherapySession.objects.filter(client=OuterRef("pk"), status=SessionStatus.HELD)
+            .order_by("-starts_at").values("starts_at")[:1]
         ),
-        last_session=Max("sessions__starts_at", filter=Q(sessions__status=SessionStatus.HELD)),
     )
     if query:
         clients = clients.filter(Q(code__icontains=query) | Q(name__icontains=query))
@@ -214,5 +218,16 @@ def session_delete(request, pk):
     return confirm_soft_delete(
         request, session, title="Delete this session?", subject=subject, done=session.client,
         message="Session deleted, with its ruptures. It stays in the record's history.",
-        warning="Its ruptures and repair attempts are hidden with it.",
+        warning="Its ruptures, their repair attempts, the attempts recorded in it and its reminders "
+                "are hidden with it.",
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def client_delete(request, code):
+    client = get_client_for(request.user, code, write=True)
+    return confirm_soft_delete(
+        request, client, title=f"Delete client {client.code}?", subject=f"Client {client.code}", done="client_list",
+        message=f"Client {client.code} deleted, with all of their record.",
+        warning="Their sessions, ruptures, repair attempts, reminders and alliance data are hidden with them.",
     )

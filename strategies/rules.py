@@ -47,11 +47,9 @@ RISK = _names(vocabulary.RISKS)
 STAGE = _names(vocabulary.STAGES)
 WHEN = _names(vocabulary.WHENS)
 
-# A rupture is recurring when one of its markers was logged in at least this many of
-# the client's previous sessions, looking back this far. Older history does not make a
-# pattern, and two ruptures in one session are one session.
-RECURRENCE_WINDOW = 5
-RECURRENCE_MIN_SESSIONS = 2
+# The recurrence rule's window and threshold: one home, in the vocabulary.
+RECURRENCE_WINDOW = vocabulary.RECURRENCE_WINDOW
+RECURRENCE_MIN_SESSIONS = vocabulary.RECURRENCE_MIN_SESSIONS
 
 
 @dataclass(frozen=True)

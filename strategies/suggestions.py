@@ -148,36 +148,66 @@ def history_and_number(session) -> tuple[tuple[PastRupture, ...], int]:
 
 
 def track_records(client, kind):
-    """(resolved, tried) per strategy: for this client, and clinic-wide for this kind.
+    """(resolved, tried) per strategy: for this client, and clinic-wide for this kind."""
+    for_client, by_kind = track_records_by_kind(client, [kind])
+    return for_client, by_kind.get(kind, {})
 
-    In one query: the client's own attempts through their sessions, and the clinic's from
-    the rollup the database keeps (strategies.TrackRecord), never from all its history.
-    Attempts of soft-deleted ruptures count in neither.
+
+def track_records_by_kind(client, kinds):
+    """One query: the client's record per strategy, and the clinic's per kind and strategy.
+
+    The client's own attempts through their sessions, and the clinic's from the rollup the
+    database keeps (strategies.TrackRecord), never from all its history. Only attempts
+    still on the record count: the default manager leaves out those hidden by a deletion
+    (with their rupture, or with the session they were tried in), and the rollup counts
+    an attempt only while neither it nor its rupture is deleted.
     """
     resolved = Q(outcome=RepairStatus.RESOLVED)
     client_rows = (
         RepairAttempt.objects.filter(rupture__session__client=client, rupture__deleted_at__isnull=True)
         .values("strategy").order_by()
-        .annotate(scope=Value("client"), tried=Count("pk"), resolved=Count("pk", filter=resolved))
+        .annotate(scope=Value(""), tried=Count("pk"), resolved=Count("pk", filter=resolved))
         .values_list("scope", "strategy", "tried", "resolved")
     )
     clinic_rows = (
-        TrackRecord.objects.filter(kind=kind).values("strategy").order_by()
-        .annotate(scope=Value("clinic"), tried=Sum("attempts"),
-                  resolved=Coalesce(Sum("attempts", filter=resolved), 0))
-        .values_list("scope", "strategy", "tried", "resolved")
+        TrackRecord.objects.filter(kind__in=kinds).values("kind", "strategy").order_by()
+        .annotate(tried=Sum("attempts"), resolved=Coalesce(Sum("attempts", filter=resolved), 0))
+        .values_list("kind", "strategy", "tried", "resolved")
     )
-    found = {"client": {}, "clinic": {}}
+    for_client, by_kind = {}, {kind: {} for kind in kinds}
+    # The client's rows say scope "" (no kind is empty); the clinic's say their kind.
     for scope, strategy, tried, resolved_n in client_rows.union(clinic_rows, all=True):
-        if tried:
-            found[scope][strategy] = (resolved_n, tried)
-    return found["client"], found["clinic"]
+        if not tried:
+            continue
+        if scope == "":
+            for_client[strategy] = (resolved_n, tried)
+        elif scope in by_kind:
+            by_kind[scope][strategy] = (resolved_n, tried)
+    return for_client, by_kind
 
 
-def advice_for(session, facts: RuptureFacts) -> ShownAdvice:
+@dataclass(frozen=True)
+class Known:
+    """What the engine reads from the database for one session, read once for all its ruptures."""
+
+    history: tuple
+    session_number: int
+    for_client: dict
+    for_clinic: dict  # kind -> {strategy: (resolved, tried)}
+
+
+def known_before(session, kinds) -> Known:
+    """Three queries whatever the number of ruptures: the brief asks for many at once."""
+    for_client, by_kind = track_records_by_kind(session.client, sorted(set(kinds)))
     history, session_number = history_and_number(session)
+    return Known(history=history, session_number=session_number, for_client=for_client, for_clinic=by_kind)
+
+
+def advice_for(session, facts: RuptureFacts, known: Known | None = None) -> ShownAdvice:
+    known = known or known_before(session, [facts.kind])
+    history, session_number = known.history, known.session_number
     facts = replace(facts, session_number=session_number)
-    for_client, for_clinic = track_records(session.client, facts.kind)
+    for_client, for_clinic = known.for_client, known.for_clinic.get(facts.kind, {})
     # The client's own record breaks ties first; where it is silent, the clinic's.
     record = {s: for_client.get(s) or for_clinic.get(s) for s in for_client.keys() | for_clinic.keys()}
     advice = advise(facts, history, track_record=record, protocol=settings.RISK_PROTOCOL_NAME)
@@ -201,5 +231,5 @@ def advice_for(session, facts: RuptureFacts) -> ShownAdvice:
     )
 
 
-def suggestions_for(session, facts: RuptureFacts) -> list[ShownSuggestion]:
-    return advice_for(session, facts).suggestions
+def suggestions_for(session, facts: RuptureFacts, known: Known | None = None) -> list[ShownSuggestion]:
+    return advice_for(session, facts, known).suggestions

@@ -48,10 +48,10 @@ from sessions.models import Client, SessionStatus, TherapySession
 from supervision.models import SupervisionNote
 
 TREND_WEEKS = 12
-# domain.md section 6, as the strategy engine applies it.
-RECURRENCE_WINDOW = 5
-RECURRENCE_MIN_SESSIONS = 2
-REPAIRED_STATUSES = ("resolved", "partially_resolved")
+# domain.md section 6, as the strategy engine applies it (one home: ruptures.vocabulary).
+RECURRENCE_WINDOW = v.RECURRENCE_WINDOW
+RECURRENCE_MIN_SESSIONS = v.RECURRENCE_MIN_SESSIONS
+REPAIRED_STATUSES = v.REPAIRED_STATUSES
 OPEN_TOO_LONG_DAYS = 14
 # Each repair status counted on its own, never merged.
 STATUS_SLUGS = ("resolved", "partially_resolved", "unresolved", "attempted", "unaddressed")

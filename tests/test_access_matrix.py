@@ -22,7 +22,7 @@ from reports.models import ReportJob
 from ruptures.models import RuptureEvent
 from sessions.models import Client
 from tests.conftest import login
-from tests.factories import PASSWORD, make_attempt
+from tests.factories import PASSWORD, make_attempt, make_session
 
 PERSONAS = ["anonymous", "therapist", "other_therapist", "supervisor", "other_supervisor", "admin_user",
             "superuser"]
@@ -96,6 +96,10 @@ MATRIX = {
     "client_detail": ("/clients/{code}/", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200, "*": 404}),
     "client_edit": ("/clients/{code}/edit", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "client_discharge": ("/clients/{code}/discharge", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
+    "client_delete": ("/clients/{code}/delete", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
+    # Deleted records: the therapist who may edit the client restores them.
+    "deletion_list": ("/deletions/", {"anonymous": LOGIN, "therapist": 200, "other_therapist": 200, "*": 404}),
+    "deletion_restore": ("/deletions/{deletion}/restore", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "session_new": ("/clients/{code}/sessions/new", {"anonymous": LOGIN, "therapist": 200, "*": 404}),
     "client_access_log": ("/clients/{code}/access-log", {"anonymous": LOGIN, "therapist": 200, "supervisor": 200,
                                                          "admin_user": 200, "*": 404}),
@@ -199,10 +203,13 @@ def records(rupture, admin_user, supervisor, shipped_instruments):
     )
     client = rupture.session.client
     _, token = make_client_link(session=rupture.session, by=rupture.session.therapist)
+    mistake = make_session(client, days_ago=3)
+    deletion = mistake.soft_delete(by=rupture.created_by, reason="Entered twice.")
     return {"code": client.code, "session": rupture.session_id, "rupture": rupture.pk, "upload": upload.pk,
             "client_pk": client.pk, "client_type": ContentType.objects.get_for_model(Client).pk,
             "user": rupture.session.therapist_id, "group": Group.objects.get(name="therapist").pk,
-            "link": SupervisionLink.objects.get(supervisor=supervisor).pk, "job": job.pk, "token": token}
+            "link": SupervisionLink.objects.get(supervisor=supervisor).pk, "job": job.pk, "token": token,
+            "deletion": deletion.pk}
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -232,6 +239,8 @@ WRITES = [
     ("/ruptures/{rupture}/attempts/new", {"session": "{session}", "strategy": "invite_discussion",
                                           "outcome": "resolved"}),
     ("/ruptures/{rupture}/delete", {"reason": "x"}),
+    ("/clients/{code}/delete", {"reason": "x"}),
+    ("/deletions/{deletion}/restore", {"reason": "x"}),
     ("/sessions/{session}/check", {"tension": "no", "together": "4"}),
     ("/sessions/{session}/ask-client", {}),
 ]

@@ -954,3 +954,12 @@ def test_it_warns_when_emails_would_link_to_localhost(settings):
     settings.SITE_URL = "https://rupture-log.example.org"
     assert check_reminder_settings(None) == []
 
+
+
+def test_json_output_is_json_alone_whatever_the_email_backend(settings, capsys, now, rupture, client_record):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    upcoming = make_session(client_record, starts_at=now + timedelta(hours=5), status="scheduled")
+    call_command("flag_open_ruptures", "--now", now.isoformat(), "--json")
+    captured = capsys.readouterr()
+    assert [flag["session"] for flag in json.loads(captured.out)] == [upcoming.key]
+    assert "Subject:" in captured.err  # the e-mail went to stderr, not into the JSON

@@ -295,3 +295,15 @@ def test_it_lists_a_rupture_on_the_clients_timeline(as_therapist, held_session):
     rupture = make_rupture(held_session, markers=["topic_shift"])
     html = as_therapist.get(f"/clients/{held_session.client.code}/").content.decode()
     assert f"/ruptures/{rupture.pk}/" in html and "Changes the subject" in html
+
+
+def test_an_edit_without_its_version_is_refused_and_changes_nothing(as_therapist, rupture):
+    response = as_therapist.post(f"/ruptures/{rupture.pk}/edit", {**VALID, "plan": "Overwritten"})
+    assert response.status_code == 400
+    assert "does not say which version" in response.content.decode()
+    status = as_therapist.post(f"/ruptures/{rupture.pk}/status", {"repair_status": "resolved"})
+    assert status.status_code == 400 and b"which version" in status.content
+    rupture.refresh_from_db()
+    assert (rupture.plan, rupture.repair_status, rupture.version) == (
+        "Ask how the letter question landed.", "unaddressed", 1
+    )

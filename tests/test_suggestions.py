@@ -119,3 +119,19 @@ def test_it_shows_suggestions_on_the_full_form_page_without_javascript(as_therap
     assert response.status_code == 200 and not RuptureEvent.objects.exists()
     assert response.context["suggestions"][0].family == "expressive"
     assert "Suggested responses" in response.content.decode()
+
+
+def test_the_history_carries_only_attempts_still_on_the_record(client_record, therapist):
+    """What was tried and how it went: attempts hidden by a deletion are not in it."""
+    now = timezone.now()
+    kept = make_rupture(make_session(client_record, starts_at=now - timedelta(weeks=9)))
+    later = make_session(client_record, starts_at=now - timedelta(weeks=8))
+    make_attempt(kept, strategy="invite_discussion", outcome="unresolved")
+    make_attempt(kept, session=later, strategy="clarify_misunderstanding", outcome="resolved")
+    gone = make_rupture(make_session(client_record, starts_at=now - timedelta(weeks=7)))
+    make_attempt(gone, strategy="invite_discussion", outcome="resolved")
+    current = make_session(client_record, starts_at=now)
+    later.soft_delete(by=therapist, reason="Logged on the wrong client.")
+    gone.soft_delete(by=therapist, reason="Duplicate entry.")
+    history = history_before(current)
+    assert [[a.strategy for a in past.attempts] for past in history] == [["invite_discussion"]]

@@ -11,7 +11,7 @@ from exchange.exporter import export_caseload
 
 class Command(BaseCommand):
     help = (
-        "Export the whole caseload as a caseload file (version 1), to standard output or -o FILE."
+        "Export the whole caseload as a caseload file (version 2), to standard output or -o FILE."
     )
 
     def add_arguments(self, parser):

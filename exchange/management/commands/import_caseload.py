@@ -7,7 +7,7 @@ from exchange.importer import run_import
 
 class Command(BaseCommand):
     help = (
-        "Import a caseload file (format: caseload, version 1): all of it in one transaction, "
+        "Import a caseload file (format: caseload, version 1 or 2): all of it in one transaction, "
         "or nothing and a list of every problem with its JSON path."
     )
 
@@ -18,8 +18,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Check the file and say what would change; write nothing.",
         )
+        parser.add_argument(
+            "--allow-role-changes",
+            action="store_true",
+            help="Let the file change the role of people already in the database (listed first).",
+        )
 
-    def handle(self, *args, file, dry_run, **options):
+    def handle(self, *args, file, dry_run, allow_role_changes, **options):
         try:
             if file == "-":
                 data = sys.stdin.buffer.read()
@@ -28,7 +33,7 @@ class Command(BaseCommand):
                     data = f.read()
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from exc
-        result = run_import(data, dry_run=dry_run)
+        result = run_import(data, dry_run=dry_run, allow_role_changes=allow_role_changes)
         if result.problems:
             for problem in result.problems:
                 self.stderr.write(str(problem))
@@ -40,6 +45,8 @@ class Command(BaseCommand):
             if result.changes or dry_run
             else "Nothing to change: the database already holds everything in the file."
         )
+        for username, before, after in result.role_changes:
+            self.stdout.write(f"  role of {username}: {before} -> {after}")
         for name, tally in result.counts.items():
             if tally.created or tally.updated or tally.unchanged:
                 self.stdout.write(

@@ -1,4 +1,6 @@
+import contextlib
 import json
+import sys
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,7 +28,13 @@ class Command(BaseCommand):
             timezone.localtime(now or timezone.now()) + (window or timedelta(hours=settings.REMINDER_WINDOW_HOURS))
         except (OverflowError, ValueError):
             raise CommandError("--now and --window: the window must lie within the years 1 to 9999") from None
-        result = sweep(now=now, window=window)
+        if options["json"]:
+            # JSON alone on stdout, whatever the e-mail backend: the console backend
+            # writes to sys.stdout, so while the sweep sends, that is stderr.
+            with contextlib.redirect_stdout(sys.stderr):
+                result = sweep(now=now, window=window)
+        else:
+            result = sweep(now=now, window=window)
         if options["json"]:
             self.stdout.write(json.dumps([flag.as_json() for flag in result.raised], indent=2, ensure_ascii=False))
             return
