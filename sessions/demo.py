@@ -102,6 +102,10 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
     for check in checks:
         check.pk = ids[AllianceCheck]()
     _copy_objects(AllianceCheck, checks)
+    # COPY leaves the planner's statistics as they were (empty tables): without fresh ones
+    # the first sweep's joins are planned as nested loops over the whole clinic.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     return {
         "users": len(supervisors) + len(therapists) + 1, "clients": len(rows[Client]),
         "sessions": len(rows[TherapySession]), "ruptures": len(rows[RuptureEvent]),
