@@ -204,6 +204,16 @@ def escalate_stalled_flags(*, now, client_id=None) -> int:
         return cursor.rowcount
 
 
+# A claim for supervisors waits while the therapist (client c) has no current supervisor
+# who can receive e-mail; one clause, so every supervisor claim agrees on who that is.
+_HAS_CURRENT_SUPERVISOR = """EXISTS (
+              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user sv ON sv.id = l.supervisor_id
+              WHERE l.therapist_id = c.therapist_id
+                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
+                AND sv.is_active AND sv.email <> ''
+          )"""
+
+
 def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[int, int]]:
     """Claim the escalated stalled flags to e-mail to supervisors: [(flag id, therapist id)]."""
     only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
@@ -217,12 +227,7 @@ def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[i
           {only_client}
           AND f.escalation_notified_at IS NULL
           AND (f.escalation_claimed_at IS NULL OR f.escalation_claimed_at < %(stale)s)
-          AND EXISTS (
-              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user s ON s.id = l.supervisor_id
-              WHERE l.therapist_id = c.therapist_id
-                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
-                AND s.is_active AND s.email <> ''
-          )
+          AND {_HAS_CURRENT_SUPERVISOR}
         RETURNING f.id, c.therapist_id
     """
     params = {
@@ -279,12 +284,7 @@ def claim_risk_alerts(*, now, clock, client_id=None) -> list[tuple[int, int]]:
           {only_client}
           AND a.notified_at IS NULL
           AND (a.claimed_at IS NULL OR a.claimed_at < %(stale)s)
-          AND EXISTS (
-              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user sv ON sv.id = l.supervisor_id
-              WHERE l.therapist_id = c.therapist_id
-                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
-                AND sv.is_active AND sv.email <> ''
-          )
+          AND {_HAS_CURRENT_SUPERVISOR}
         RETURNING a.id, c.therapist_id
     """
     params = {
@@ -570,12 +570,7 @@ def claim_for_supervisors(*, now, clock, client_id=None) -> list[tuple[int, int]
           AND f.escalated
           AND f.escalation_notified_at IS NULL
           AND (f.escalation_claimed_at IS NULL OR f.escalation_claimed_at < %(stale)s)
-          AND EXISTS (
-              SELECT 1 FROM accounts_supervisionlink l JOIN accounts_user s ON s.id = l.supervisor_id
-              WHERE l.therapist_id = c.therapist_id
-                AND l.starts_on <= %(today)s AND (l.ends_on IS NULL OR l.ends_on >= %(today)s)
-                AND s.is_active AND s.email <> ''
-          )
+          AND {_HAS_CURRENT_SUPERVISOR}
         RETURNING f.id, c.therapist_id
     """
     params = {
