@@ -380,6 +380,17 @@ def _alive(model, alias):
     return f" AND {alias}.deleted_at IS NULL" if "deleted_at" in fields else ""
 
 
+def _probe(from_where):
+    """Whether `from_where` finds a row, asked row by row through an index.
+
+    Not EXISTS: inside a CASE the planner keeps EXISTS as two alternative plans and, on
+    its cost alone, may pick the one that hashes the whole table up front (it did on
+    PostgreSQL 18 with a small clinic's statistics). That grows with the clinic; this
+    probe grows with the caseload. A scalar subquery with LIMIT has no hashed form.
+    """
+    return f"((SELECT TRUE {from_where} LIMIT 1) IS NOT NULL)"
+
+
 def _tables():
     return {
         "client": Client._meta.db_table,
@@ -449,13 +460,13 @@ def _measures_sql(cols, sets):
                          AND s.starts_at < %(end)s
                     THEN width_bucket(s.starts_at, %(bounds)s::timestamptz[]) END AS week,
                CASE WHEN s.status = %(held)s AND s.starts_at >= %(start)s AND s.starts_at < %(end)s
-                    THEN s.no_rupture_noted_at IS NOT NULL OR EXISTS (
-                        SELECT 1 FROM {{rupture}} lr WHERE lr.session_id = s.id{_alive(RuptureEvent, "lr")}
-                    ) OR EXISTS (
-                        SELECT 1 FROM {{check}} tc
+                    THEN s.no_rupture_noted_at IS NOT NULL OR {_probe(f'''
+                        FROM {{rupture}} lr WHERE lr.session_id = s.id{_alive(RuptureEvent, "lr")}
+                    ''')} OR {_probe(f'''
+                        FROM {{check}} tc
                         WHERE tc.session_id = s.id AND tc.respondent = 'therapist'
                               AND NOT tc.declined{_alive(AllianceCheck, "tc")}
-                    ) ELSE FALSE END AS logged
+                    ''')} ELSE FALSE END AS logged
         FROM scope sc JOIN {{session}} s ON s.client_id = sc.client_id
         WHERE TRUE{_alive(TherapySession, "s")}
     ),
@@ -465,20 +476,19 @@ def _measures_sql(cols, sets):
         SELECT ss.client_id, ss.therapist_id, ss.group_id, ss.id AS session_id, ss.in_period,
                ss.nth, ss.week, r.kind, r.actor, r.repair_status, r.markers,
                r.repair_status = ANY(%(open)s::text[]) AS is_open,
-               CASE WHEN ss.in_period THEN EXISTS (
-                   SELECT 1 FROM {{note}} n WHERE n.rupture_id = r.id
-               ) END AS discussed,
+               CASE WHEN ss.in_period THEN {_probe('FROM {note} n WHERE n.rupture_id = r.id')}
+               END AS discussed,
                CASE WHEN ss.in_period AND r.repair_status = ANY(%(repaired)s::text[]) THEN (
                    SELECT (min(a_s.starts_at) AT TIME ZONE %(tz)s)::date
                    FROM {{attempt}} a JOIN {{session}} a_s ON a_s.id = a.session_id
                    WHERE a.rupture_id = r.id AND a.outcome = ANY(%(repaired)s::text[])
                          {_alive(RepairAttempt, "a")}{_alive(TherapySession, "a_s")}
                ) - (ss.starts_at AT TIME ZONE %(tz)s)::date END AS days_to_repair,
-               CASE WHEN ss.in_period AND r.repair_status = ANY(%(repaired)s::text[]) THEN EXISTS (
-                   SELECT 1 FROM {{attempt}} sa
+               CASE WHEN ss.in_period AND r.repair_status = ANY(%(repaired)s::text[]) THEN {_probe(f'''
+                   FROM {{attempt}} sa
                    WHERE sa.rupture_id = r.id AND sa.session_id = r.session_id
                          AND sa.outcome = ANY(%(repaired)s::text[]){_alive(RepairAttempt, "sa")}
-               ) END AS repaired_in_session,
+               ''')} END AS repaired_in_session,
                ss.starts_at < %(too_long)s AS long_ago
         FROM sess ss JOIN {{rupture}} r ON r.session_id = ss.id
         -- Spelled out as an array so that the ruptures are found through their session
