@@ -19,8 +19,10 @@ from sessions.models import Client, ClientStatus, TherapySession
 from supervision.models import SupervisionNote
 
 UPCOMING_DAYS = 7
-# Longer lists on the home page show this many rows and fold the rest, with a count.
-SHOWN_AT_FIRST = 5
+# Longer lists on the home page show this many rows first, the most pressing, and a link
+# to the rest with their count: a busy caseload's home stays one screen to scan, and
+# costs no more to draw than a quiet one's.
+SHOWN_AT_FIRST = {"awaiting": 5, "agenda": 5, "open": 10}
 # A supervisor's note on one of the therapist's ruptures is shown on their home this long.
 NOTES_DAYS = 14
 
@@ -32,7 +34,20 @@ def home(request):
         return render(request, "accounts/home_supervisor.html", supervisor_home(user))
     if user.role == Role.ADMIN:
         return render(request, "accounts/home_admin.html", admin_home())
-    return render(request, "accounts/home_therapist.html", therapist_home(user))
+    context = therapist_home(user)
+    context["folds"] = folds(context, unfolded=request.GET.get("all", ""))
+    return render(request, "accounts/home_therapist.html", context)
+
+
+def folds(context, unfolded=""):
+    """Per long list of the home page: (rows shown, how many more). `unfolded` names the
+    list shown whole (?all=open): the link that unfolds it works without JavaScript."""
+    lists = {"awaiting": context["awaiting_log"], "agenda": context["agenda"], "open": context["open_ruptures"]}
+    shown = {}
+    for name, rows in lists.items():
+        first = len(rows) if name == unfolded else SHOWN_AT_FIRST[name]
+        shown[name] = (rows[:first], max(len(rows) - first, 0))
+    return shown
 
 
 def therapist_home(user, now=None):
@@ -62,8 +77,6 @@ def therapist_home(user, now=None):
         # The session just held comes first: it is the one to log before the next client.
         "awaiting_log": list(sessions.awaiting_log(now).order_by("-starts_at", "-pk")),
         "agenda": agenda,
-        "agenda_first": agenda[:SHOWN_AT_FIRST],
-        "agenda_more": agenda[SHOWN_AT_FIRST:],
         "open_ruptures": list(
             RuptureEvent.objects.editable_by(user).open()
             .select_related("session__client")
@@ -81,7 +94,6 @@ def therapist_home(user, now=None):
         "stalled": list(Flag.objects.stalled_visible_to(user).without_next_session(now).stalled_listing()),
         "now": now,
         "upcoming_days": UPCOMING_DAYS,
-        "shown_at_first": SHOWN_AT_FIRST,
     }
 
 

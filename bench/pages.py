@@ -61,7 +61,7 @@ def pick_targets(therapist=THERAPIST, supervisor=SUPERVISOR) -> list[Target]:
         Target("rupture page", f"/ruptures/{rupture.pk}/", "therapist", expect="resolved"),
         Target("session brief", f"/sessions/{(briefed or held).pk}/brief", "therapist",
                expect=client.code),
-        Target("live suggestions", live_form, "therapist", headers=htmx, expect="id=\"suggestions\""),
+        Target("live suggestions", live_form, "therapist", headers=htmx, expect='id="suggestions-peek-text" hx-swap-oob'),
         Target("/supervision/ cached", "/supervision/", "supervisor", expect="<svg class=\"trend\""),
         Target("/supervision/ live", "/supervision/", "supervisor", expect="<svg class=\"trend\"",
                live=True),

@@ -8,12 +8,12 @@ own record of what worked, and hands back what the templates show.
 from dataclasses import dataclass, replace
 
 from django.conf import settings
-from django.contrib.postgres.aggregates import JSONBAgg
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value, Window
-from django.db.models.functions import Coalesce, JSONObject
+from django.db import connection
+from django.db.models import Count, Q, Sum, Value
+from django.db.models.functions import Coalesce
 
 from ruptures import vocabulary as v
-from ruptures.models import RepairAttempt, RepairStatus
+from ruptures.models import RepairAttempt, RepairStatus, RuptureEvent
 from sessions.models import SessionStatus, TherapySession
 from strategies.engine import (
     Advice,
@@ -98,53 +98,61 @@ def history_before(session) -> tuple[PastRupture, ...]:
 
 def history_and_number(session) -> tuple[tuple[PastRupture, ...], int]:
     """The client's ruptures and attempts before `session`, and which session of the
-    therapy `session` is, in two queries.
+    therapy `session` is, in one query.
 
     For recurrence only the last held sessions count (older history does not make a
-    pattern); what failed before counts however long ago it was tried.
+    pattern); what failed before counts however long ago it was tried. An older rupture
+    is as many sessions ago as there were held sessions from its own to this one.
+    Written out in SQL: it runs on every rupture page, brief and keystroke of the live
+    form, and Django would spend longer composing it than PostgreSQL spends running it.
     """
-    held_before = TherapySession.objects.filter(
-        client_id=session.client_id, status=SessionStatus.HELD, starts_at__lt=session.starts_at
+    with connection.cursor() as cursor:
+        cursor.execute(_HISTORY_SQL, {
+            "client": session.client_id, "before": session.starts_at,
+            "held": SessionStatus.HELD, "window": RECURRENCE_WINDOW,
+        })
+        rows = cursor.fetchall()
+    held_before = rows[0][0]
+    history, attempts = {}, {}
+    for _, ago, rupture_id, kind, markers, strategy, outcome in rows:
+        if rupture_id is None:
+            continue
+        history.setdefault(rupture_id, (ago, kind, tuple(markers)))
+        if strategy is not None:
+            attempts.setdefault(rupture_id, []).append(Attempt(strategy, outcome))
+    past = tuple(
+        PastRupture(sessions_ago=ago, kind=kind, markers=markers, attempts=tuple(attempts.get(rupture_id, ())))
+        for rupture_id, (ago, kind, markers) in history.items()
     )
-    # The window counts every held session before this one, computed before the LIMIT.
-    recent = list(
-        held_before.order_by("-starts_at")
-        .annotate(
-            found=JSONBAgg(
-                JSONObject(id=F("ruptures__id"), kind=F("ruptures__kind"), markers=F("ruptures__markers")),
-                filter=Q(ruptures__isnull=False, ruptures__deleted_at__isnull=True),
-            ),
-            held_before=Window(Count("pk", distinct=False)),
-        )
-        .values_list("found", "held_before")[:RECURRENCE_WINDOW]
+    return past, held_before + 1
+
+
+# Every held session before this one, numbered back from it (`ago`; sessions at the same
+# time count alike), with the ruptures of the last `window` and, of older ones, those
+# with attempts on the record, each attempt in the order it was tried. The first column
+# is the count of held sessions before, which numbers this one. Only rows still on the
+# record: an attempt's own deleted_at is set when its session or rupture is deleted.
+_HISTORY_SQL = f"""
+    WITH held AS (
+        SELECT s.id, count(*) OVER (ORDER BY s.starts_at DESC) AS ago
+        FROM {TherapySession._meta.db_table} s
+        WHERE s.client_id = %(client)s AND s.status = %(held)s AND s.starts_at < %(before)s
+              AND s.deleted_at IS NULL
+    ),
+    found AS (
+        SELECT h.ago, r.id AS rupture_id, r.kind, r.markers, a.strategy, a.outcome,
+               a_s.starts_at AS tried_at, a.created_at, a.id AS attempt_id
+        FROM held h
+        JOIN {RuptureEvent._meta.db_table} r ON r.session_id = h.id AND r.deleted_at IS NULL
+        LEFT JOIN {RepairAttempt._meta.db_table} a ON a.rupture_id = r.id AND a.deleted_at IS NULL
+        LEFT JOIN {TherapySession._meta.db_table} a_s ON a_s.id = a.session_id
+        WHERE h.ago <= %(window)s OR a.id IS NOT NULL
     )
-    session_number = (recent[0][1] if recent else 0) + 1
-    sessions_ago = held_before.filter(starts_at__gte=OuterRef("rupture__session__starts_at"))
-    tried = (
-        RepairAttempt.objects.filter(
-            rupture__session__in=held_before, rupture__deleted_at__isnull=True
-        )
-        .annotate(ago=Subquery(
-            sessions_ago.order_by().values("client_id").annotate(n=Count("pk")).values("n")[:1]
-        ))
-        .order_by("session__starts_at", "created_at", "pk")
-        .values_list("rupture_id", "rupture__kind", "rupture__markers", "ago", "strategy", "outcome")
-    )
-    attempts, older = {}, {}
-    for rupture_id, kind, markers, ago, strategy, outcome in tried:
-        attempts.setdefault(rupture_id, []).append(Attempt(strategy, outcome))
-        older.setdefault(rupture_id, (ago, kind, tuple(markers)))
-    history = []
-    for ago, (ruptures, _) in enumerate(recent, start=1):
-        for found in ruptures or ():
-            older.pop(found["id"], None)
-            history.append(PastRupture(
-                sessions_ago=ago, kind=found["kind"], markers=tuple(found["markers"]),
-                attempts=tuple(attempts.get(found["id"], ())),
-            ))
-    for rupture_id, (ago, kind, markers) in older.items():
-        history.append(PastRupture(sessions_ago=ago, kind=kind, markers=markers, attempts=tuple(attempts[rupture_id])))
-    return tuple(history), session_number
+    -- One row at least, for the count, when nothing was found.
+    SELECT (SELECT count(*) FROM held), f.ago, f.rupture_id, f.kind, f.markers, f.strategy, f.outcome
+    FROM (SELECT) AS one LEFT JOIN found f ON TRUE
+    ORDER BY f.ago, f.rupture_id, f.tried_at, f.created_at, f.attempt_id
+"""
 
 
 def track_records(client, kind):

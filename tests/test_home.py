@@ -116,10 +116,28 @@ def test_it_puts_the_session_just_held_first_and_folds_long_lists(as_therapist, 
     assert f'href="/sessions/{just_held.pk}/"' in first_link
     assert main.index(f'href="/sessions/{just_held.pk}/ruptures/new"') < main.index('id="agenda-h"')
     assert main.index('id="agenda-h"') < main.index('id="open-h"')
-    assert "3 more sessions this week</summary>" in main
-    # Eight open ruptures: folded, their count in view.
-    assert '<details class="section">' in main
+    # Eight sessions coming: the first five shown, a link to the other three.
+    agenda = main[main.index('id="agenda-h"'):main.index('id="open-h"')]
+    assert agenda.count('<span class="code">') == 5
+    assert 'href="?all=agenda#agenda-h"' in agenda and "Show 3 more later sessions" in agenda
+    # Eight open ruptures: all shown (ten fit before the fold), their count in view.
     assert 'Open ruptures <span class="count">8</span>' in main
+    assert "?all=open" not in main
+
+
+def test_a_long_list_on_home_unfolds_with_a_plain_link(as_therapist, therapist):
+    for _ in range(12):
+        make_rupture(make_session(make_client(therapist), days_ago=9))
+
+    folded = section(as_therapist.get("/"), "open-h")
+    assert folded.count('href="/ruptures/') == 10
+    assert 'href="?all=open#open-h"' in folded and "Show 2 more open ruptures" in folded
+
+    # Without JavaScript the link loads the page with that list whole; htmx swaps the
+    # same box (its hx-select) in place.
+    unfolded = section(as_therapist.get("/?all=open"), "open-h")
+    assert unfolded.count('href="/ruptures/') == 12 and "?all=open" not in unfolded
+    assert 'id="open-fold"' in unfolded
 
 
 def test_it_shows_the_flags_under_the_session_they_are_raised_for(as_therapist, rupture):
