@@ -42,6 +42,9 @@ def points_for(client) -> list[Point]:
         .order_by("-session__starts_at", "session_id")
         .values_list("session_id", "session__starts_at", "respondent", "tension", "together", "declined",
                      "client_reported_rupture")
+        # At most a check per respondent and session: the rows of one session more than
+        # are shown tell the loop below where to stop, whatever the length of the therapy.
+        [: (SESSIONS_SHOWN + 1) * len(Respondent.values)]
     )
     by_session = {}
     for session_id, starts_at, respondent, tension, together, declined, reported in rows:

@@ -1,11 +1,13 @@
+from django.db.models import Prefetch
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from audit.log import record
 from audit.models import Action
-from ruptures.models import RuptureEvent
+from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.access import get_session_for
 from strategies.suggestions import advice_for, facts_of, known_before
+from supervision.models import SupervisionNote
 
 # The brief opens the best suggestions for each rupture and folds the rest: a page to
 # read in the minute before a session.
@@ -20,12 +22,15 @@ def session_brief(request, pk):
     record(request, Action.VIEW, "brief", key=session.key, client=client)
     flags = {f.rupture_id: f for f in session.flags.filter(reason="rupture").select_related("rupture__session")}
     # The history of each rupture comes with it in two queries for all of them: what
-    # was tried (with its session) and what supervision said.
+    # was tried (with its session) and what supervision said (with who said it).
     open_ruptures = list(
         RuptureEvent.objects.open()
         .filter(session__client=client, session__starts_at__lt=session.starts_at)
         .select_related("session")
-        .prefetch_related("attempts__session", "supervision_notes__supervisor")
+        .prefetch_related(
+            Prefetch("attempts", queryset=RepairAttempt.objects.select_related("session")),
+            Prefetch("supervision_notes", queryset=SupervisionNote.objects.select_related("supervisor")),
+        )
         .order_by("session__starts_at", "pk")
     )
     # Suggestions are computed afresh: the client's history may have moved on since

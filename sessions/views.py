@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, Window
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
@@ -22,6 +22,7 @@ from sessions.forms import ClientForm, DischargeForm, SessionForm, SessionStatus
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 
 CLIENTS_PER_PAGE = 50
+TIMELINE_SHOWN_AT_FIRST = 12
 
 
 @require_GET
@@ -70,14 +71,22 @@ def client_detail(request, code):
     client = get_client_for(request.user, code)
     record(request, Action.VIEW, "client", client=client)
     ruptures = RuptureEvent.objects.filter(session__client=client).select_related("session")
+    # The newest sessions first, as many as a screen holds; years of weekly sessions
+    # fold behind a link (?all=timeline), so the page costs the same however long the
+    # therapy. The window counts them all in the same query.
     sessions = (
         client.sessions.select_related("therapist")
         .prefetch_related(Prefetch("ruptures", queryset=ruptures.order_by("pk")))
+        .annotate(in_timeline=Window(Count("pk")))
         .order_by("-starts_at")
     )
+    if request.GET.get("all") != "timeline":
+        sessions = sessions[:TIMELINE_SHOWN_AT_FIRST]
+    sessions = list(sessions)
     context = {
         "client": client,
         "sessions": sessions,
+        "earlier_sessions": sessions[0].in_timeline - len(sessions) if sessions else 0,
         "open_ruptures": ruptures.open().order_by("session__starts_at", "pk"),
         "can_edit": client.is_editable_by(request.user),
         "now": timezone.now(),

@@ -305,6 +305,26 @@ def test_it_shows_the_timeline_of_sessions_and_ruptures(as_therapist, client_rec
     assertContains(response, 'href="/clients/C-0001/sessions/new"')
 
 
+def test_a_long_therapy_shows_its_newest_sessions_and_folds_the_rest(as_therapist, client_record):
+    from sessions.views import TIMELINE_SHOWN_AT_FIRST
+
+    held = [make_session(client_record, days_ago=7 * week) for week in range(1, TIMELINE_SHOWN_AT_FIRST + 4)]
+    make_rupture(held[-1])  # on the oldest session, folded away at first
+
+    response = as_therapist.get("/clients/C-0001/")
+    assert list(response.context["sessions"]) == held[:TIMELINE_SHOWN_AT_FIRST]
+    assertContains(response, 'href="?all=timeline#timeline-h"')
+    assertContains(response, "Show 3 earlier sessions")
+    assertNotContains(response, f'href="/sessions/{held[-1].pk}/"')
+
+    # The link works without JavaScript: the whole timeline, and no link any more.
+    whole = as_therapist.get("/clients/C-0001/?all=timeline")
+    assert list(whole.context["sessions"]) == held
+    assertContains(whole, f'href="/sessions/{held[-1].pk}/"')
+    assertNotContains(whole, "?all=timeline")
+    assertContains(whole, 'id="timeline-fold"')
+
+
 def test_it_lists_only_open_ruptures_in_the_open_section(as_therapist, held_session):
     older = make_session(held_session.client, days_ago=10)
     unaddressed = make_rupture(held_session, repair_status="unaddressed")

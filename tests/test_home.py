@@ -119,7 +119,7 @@ def test_it_puts_the_session_just_held_first_and_folds_long_lists(as_therapist, 
     # Eight sessions coming: the first five shown, a link to the other three.
     agenda = main[main.index('id="agenda-h"'):main.index('id="open-h"')]
     assert agenda.count('<span class="code">') == 5
-    assert 'href="?all=agenda#agenda-h"' in agenda and "Show 3 more later sessions" in agenda
+    assert 'href="?all=agenda#agenda-h"' in agenda and "Show 3 later sessions" in agenda
     # Eight open ruptures: all shown (ten fit before the fold), their count in view.
     assert 'Open ruptures <span class="count">8</span>' in main
     assert "?all=open" not in main
