@@ -50,6 +50,22 @@ def test_it_sets_up_and_prints_the_logins(db):
     assert Flag.objects.filter(session__therapist__username="dlee").exists()
 
 
+def test_it_says_which_roles_need_a_second_factor_on_the_server_it_starts(monkeypatch, settings):
+    """The server runs with serving_environment(), not with this process's settings: a
+    deployment's own key in the environment must not make the printout claim more."""
+    from sessions.management.commands.demo import Command
+
+    settings.MFA_REQUIRED_ROLES = ["therapist", "supervisor", "admin"]
+    monkeypatch.delenv("MFA_REQUIRED_ROLES", raising=False)
+    out = StringIO()
+    Command(stdout=out)._print_logins("127.0.0.1:8000", serving=True)
+    assert "required here for: supervisor, admin;" in out.getvalue()
+
+    out = StringIO()
+    Command(stdout=out)._print_logins("127.0.0.1:8000", serving=False)
+    assert "required here for: therapist, supervisor, admin;" in out.getvalue()
+
+
 def test_it_keeps_the_history_of_the_demo_clinic_from_its_creation(db):
     from ruptures.history import history_of
 

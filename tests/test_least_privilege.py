@@ -180,6 +180,34 @@ def test_it_sends_a_reset_link_not_a_password_and_says_so_to_the_previous_addres
         (admin_user.pk, "email"), (admin_user.pk, "reset-link")]
 
 
+def test_an_operator_reviews_what_admins_did_to_accounts(
+        as_admin, therapist, django_capture_on_commit_callbacks):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    with django_capture_on_commit_callbacks(execute=True):
+        as_admin.post(f"/admin/accounts/user/{therapist.pk}/change/",
+                      change_form_data(therapist, email="attacker@example.net"))
+        as_admin.post("/admin/accounts/user/", {"action": "send_password_links", "_selected_action": [therapist.pk]})
+    AccessEvent.objects.create(action="view", what="client", key="C-0001", user=therapist)  # not an account event
+    AccessEvent.objects.create(action="account", what="email", key="mokafor", at=timezone.now() - timedelta(days=40))
+
+    out, err = StringIO(), StringIO()
+    call_command("account_events", "--json", stdout=out, stderr=err)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(r["by"], r["what"], r["account"]) for r in rows] == [
+        ("admin", "reset-link", "dlee"), ("admin", "email", "dlee")]
+    assert all(r["from"] for r in rows)
+
+    out = StringIO()
+    call_command("account_events", "--days", "60", stdout=out, stderr=err)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and "a command" in lines[-1] and "mokafor" in lines[-1]
+    assert "3 account events in the last 60 days." in err.getvalue()
+
+
 def test_it_signs_the_person_out_everywhere_else_when_a_reset_completes(
         as_admin, therapist, django_capture_on_commit_callbacks):
     elsewhere = login(HttpClient(), therapist)

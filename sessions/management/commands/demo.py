@@ -37,7 +37,7 @@ class Command(BaseCommand):
         # Its e-mails would only flood this console before the logins: they are dropped.
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
             call_command("flag_open_ruptures", stdout=StringIO())
-        self._print_logins(addrport)
+        self._print_logins(addrport, serving=not no_serve)
         if not no_serve:
             self._serve(addrport)
 
@@ -53,15 +53,19 @@ class Command(BaseCommand):
         reset_embedded()
         self.stdout.write("Emptied the embedded database: building the demo clinic from scratch.")
 
-    def _print_logins(self, addrport):
+    def _print_logins(self, addrport, serving=True):
         self.stdout.write(self.style.SUCCESS(f"\nrupture-log demo: http://{addrport}/"))
         self.stdout.write(f"  therapist   dlee       / {DEMO_PASSWORD}")
         self.stdout.write(f"  supervisor  mokafor    / {DEMO_PASSWORD}")
         self.stdout.write(f"  admin       admin      / {DEMO_PASSWORD}")
-        required = ", ".join(settings.MFA_REQUIRED_ROLES) or "nobody"
-        self.stdout.write(f"  (a second factor is required here for: {required}; they set up an authenticator app")
-        self.stdout.write("   at first sign-in. The demo lets its therapist in with a password alone;")
-        self.stdout.write("   production requires a second factor for every role: MFA_REQUIRED_ROLES)")
+        # Said of the server that is about to start, whose settings are not this process's.
+        roles = (
+            [r for r in serving_environment(addrport)["MFA_REQUIRED_ROLES"].split(",") if r.strip()]
+            if serving else list(settings.MFA_REQUIRED_ROLES)
+        )
+        self.stdout.write(f"  (a second factor is required here for: {', '.join(roles) or 'nobody'}; they set up")
+        self.stdout.write("   an authenticator app at first sign-in. Production requires one of every role:")
+        self.stdout.write("   MFA_REQUIRED_ROLES)")
         database = settings.DATABASES["default"]
         where = "embedded PostgreSQL in .pgdata/" if settings.EMBEDDED_DATABASE else database["HOST"]
         broker = "Redis" if settings.REDIS_URL else "in-process (no Redis needed)"
