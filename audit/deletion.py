@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from django.apps import apps
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from audit.models import Deletion
@@ -87,6 +88,18 @@ def hide_descendants(deletion, hide) -> dict:
     return hidden
 
 
+def stay_hidden_with_their_other_parent(deletion):
+    """Rows `deletion` hid that hang from another record deleted since (an attempt tried
+    in a later session, deleted after the rupture) must not come back with it: each
+    joins that record's deletion instead, and comes back when that record does.
+    Parents before children, so a row's own children follow it."""
+    for child, name in cascade_edges():
+        parent = child._meta.get_field(name).related_model
+        child.all_objects.filter(deletion=deletion, **{f"{name}__deletion__isnull": False}).exclude(
+            **{f"{name}__deletion": deletion}
+        ).update(deletion=Subquery(parent.all_objects.filter(pk=OuterRef(name)).values("deletion")[:1]))
+
+
 def restorable():
     """Deletions not yet undone whose record's parents are all still there to return to."""
     return Deletion.objects.filter(restored_at__isnull=True)
@@ -115,6 +128,7 @@ def restore_deletion(*, deletion, by, reason) -> dict:
                 f"Its {parent.record_name} {getattr(parent, parent.key_field)} is deleted too "
                 f"(with {blocking.record_kind} {blocking.record_key}: {blocking.reason}): restore that first."
             )
+    stay_hidden_with_their_other_parent(deletion)
     restored = {}
     for child in clinical_models():
         n = child.all_objects.filter(deletion=deletion).update(

@@ -94,6 +94,27 @@ def test_a_record_cannot_come_back_inside_a_deleted_parent(record, therapist):
     assert not alive(RuptureEvent, record["rupture"])
 
 
+def test_a_restore_leaves_hidden_what_hangs_from_another_record_deleted_since(record, therapist):
+    """The attempt was tried in a later session: deleted with its rupture, then that
+    session was deleted too. Restoring the rupture must not bring the attempt back into a
+    deleted session; restoring the session then does."""
+    from strategies.models import TrackRecord
+
+    first = record["rupture"].soft_delete(by=therapist, reason="Not a rupture.")
+    second = record["later"].soft_delete(by=therapist, reason="Never took place.")
+
+    restored = restore_deletion(deletion=first, by=therapist, reason="It was one after all.")
+
+    assert restored == {"ruptures.ruptureevent": 1, "reminders.flag": 1}
+    assert alive(RuptureEvent, record["rupture"]) and not alive(RepairAttempt, record["attempt"])
+    assert RepairAttempt.all_objects.get(pk=record["attempt"].pk).deletion_id == second.pk
+    assert not TrackRecord.objects.filter(attempts__gt=0).exists()
+
+    restore_deletion(deletion=second, by=therapist, reason="It did take place.")
+    assert alive(RepairAttempt, record["attempt"]) and alive(RuptureEvent, record["other"])
+    assert TrackRecord.objects.filter(attempts__gt=0).exists()
+
+
 def test_both_acts_are_in_the_ruptures_history(record, therapist):
     deletion = record["session"].soft_delete(by=therapist, reason="Wrong client.")
     restore_deletion(deletion=deletion, by=therapist, reason="Right client after all.")
@@ -177,7 +198,9 @@ def test_deleting_and_restoring_a_client_costs_the_same_few_queries_whatever_its
     with django_assert_num_queries(15):
         deletion = client_record.soft_delete(by=therapist, reason="Test record.")
     assert deletion.hidden["ruptures.repairattempt"] == sessions
-    with django_assert_num_queries(12):
+    # And to restore: one UPDATE per edge to keep hidden what hangs from another deleted
+    # record, and one per model to bring the rest back.
+    with django_assert_num_queries(22):
         restore_deletion(deletion=deletion, by=therapist, reason="Mistake.")
 
 
