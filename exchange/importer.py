@@ -148,6 +148,7 @@ class _Database:
         self.skeletons = {}  # every username's look-alike skeleton -> username
         self.instruments = {}  # (slug, version, respondent) -> Instrument
         self.check_slots = {}  # (session key, respondent) -> live check key
+        self.check_clients = {}  # the file's check keys in the database -> client code
 
     @classmethod
     def load(cls, keys):
@@ -200,6 +201,8 @@ class _Database:
             AllianceCheck.objects.all(), "session__key", db.sessions, "respondent", "key"
         ):
             db.check_slots[(session_key, respondent)] = key
+        db.check_clients = dict(_in_chunks(AllianceCheck.all_objects.all(), "key", keys["check_keys"],
+                                           "session__client__code"))
         return db
 
     def existing(self):
@@ -214,6 +217,7 @@ class _Database:
             skeletons=self.skeletons,
             instruments={ident: i.items for ident, i in self.instruments.items()},
             check_slots=self.check_slots,
+            check_clients=self.check_clients,
         )
 
 

@@ -179,6 +179,8 @@ class Existing:
     instruments: dict = field(default_factory=dict)  # (slug, version, respondent) -> items
     # Live checks of the file's sessions: (session key, respondent) -> check key.
     check_slots: dict = field(default_factory=dict)
+    # The file's checks already in the database, deleted ones too: key -> client code.
+    check_clients: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -335,21 +337,24 @@ def parse(data: bytes) -> tuple[Any, list[Problem]]:
 
 
 def _duplicate_keys(doc) -> list[Problem]:
-    """Every object that names a key twice, with its path: refused, never guessed."""
-    problems, stack = [], [("", doc)]
-    while stack and len(problems) <= MAX_PROBLEMS:
+    """Every object that names a key twice, with its path: refused, never guessed. Past
+    MAX_PROBLEMS they are counted, not listed, so the count of the rest is true."""
+    problems, more, stack = [], 0, [("", doc)]
+    while stack:
         path, value = stack.pop()
         if isinstance(value, dict):
             if type(value) is _Object:
-                problems.extend(
-                    Problem(_member(path, key), "this key appears more than once in the object; give it once")
-                    for key in value.duplicates
-                )
+                for key in value.duplicates:
+                    if len(problems) < MAX_PROBLEMS:
+                        problems.append(Problem(
+                            _member(path, key), "this key appears more than once in the object; give it once"))
+                    else:
+                        more += 1
             stack.extend((_member(path, k), v) for k, v in reversed(value.items()) if isinstance(v, dict | list))
         elif isinstance(value, list):
             stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(value)))
                          if isinstance(v, dict | list))
-    return capped(problems)
+    return capped(problems, more)
 
 
 def capped(problems: list[Problem], more: int = 0) -> list[Problem]:
@@ -388,7 +393,7 @@ def check_header(doc) -> list[Problem]:
 
 def wanted_keys(doc) -> dict[str, set]:
     """Every username, client code, session, rupture and deletion key the file names."""
-    usernames, codes, sessions, ruptures, deletions = set(), set(), set(), set(), set()
+    usernames, codes, sessions, ruptures, deletions, checks = set(), set(), set(), set(), set(), set()
 
     def add(target, value):
         if type(value) is str:
@@ -415,6 +420,7 @@ def wanted_keys(doc) -> dict[str, set]:
                     add(deletions, attempt.get("deleted"))
     for check in _records(doc, "checks"):
         add(sessions, check.get("session"))
+        add(checks, check.get("id"))
     for section in ("clients", "sessions", "ruptures"):
         for record in _records(doc, section):
             add(deletions, record.get("deleted"))
@@ -422,7 +428,7 @@ def wanted_keys(doc) -> dict[str, set]:
         add(deletions, deletion.get("id"))
         add(usernames, deletion.get("by"))
     return {"usernames": usernames, "client_codes": codes, "session_keys": sessions,
-            "rupture_keys": ruptures, "deletion_keys": deletions}
+            "rupture_keys": ruptures, "deletion_keys": deletions, "check_keys": checks}
 
 
 def _records(doc, section):
@@ -897,7 +903,14 @@ class _Checker:
         n = self.count
         key = self.key(record["id"], f"{path}.id")
         session = record["session"]
-        self.session_ref(session, f"{path}.session")
+        facts = self.session_ref(session, f"{path}.session")
+        if facts is not None:
+            # The format has no deleted checks: a check of a deleted session is not brought back.
+            self.under(path, None, facts.deleted, "session", session)
+            before = self.existing.check_clients.get(key) if type(key) is str else None
+            if before is not None and facts.client != before:
+                self.problem(f"{path}.session", f"check {_show(key)} is client {_show(before)}'s in the database; "
+                             f"an import cannot move it to a session of client {_show(facts.client)}")
         respondent = self.slug(record["respondent"], f"{path}.respondent", RESPONDENTS, "respondent")
         slug, version = record["instrument"], record["version"]
         items = None

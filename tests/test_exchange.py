@@ -1193,7 +1193,8 @@ def test_it_imports_and_exports_a_clinic_in_a_bounded_number_of_queries(
         assert import_doc(doc).applied
     with django_assert_max_num_queries(11):
         export_text()
-    with django_assert_max_num_queries(14):
+    # Reading the database for a file already applied: one query more for its checks.
+    with django_assert_max_num_queries(15):
         assert import_doc(doc).changes == 0
 
 

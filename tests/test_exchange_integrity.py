@@ -113,6 +113,36 @@ def test_it_refuses_to_move_a_rupture_to_another_clients_session(imported):
     assert RuptureEvent.objects.get(key="R-1").session.key == "S-1"
 
 
+def therapist_check(key="K-1", session="S-1"):
+    return {"id": key, "session": session, "respondent": "therapist", "instrument": "alliance_check",
+            "version": 1, "answers": {"tension": "no"}, "submitted_at": "2026-11-20T11:00:00+00:00",
+            "declined": False}
+
+
+def test_it_refuses_to_move_an_alliance_check_to_another_clients_session(imported, shipped_instruments):
+    from checks.models import AllianceCheck
+
+    assert import_doc({**caseload(), "version": 2, "checks": [therapist_check()]}).applied
+    moved = {**caseload(), "version": 2, "checks": [therapist_check(session="S-3")]}
+    assert problems_of(moved) == [(
+        "checks[0].session",
+        'check "K-1" is client "C-0001"\'s in the database; an import cannot move it to a session of '
+        'client "C-0002"',
+    )]
+    assert AllianceCheck.objects.get(key="K-1").session.key == "S-1"
+
+
+def test_no_alliance_check_attaches_to_a_deleted_session(imported, shipped_instruments):
+    deleted_session()
+    doc = caseload()
+    doc["sessions"] = [s for s in doc["sessions"] if s["id"] != "S-1"]
+    doc["ruptures"] = [r for r in doc["ruptures"] if r["session"] != "S-1"]
+    doc = {**doc, "version": 2, "checks": [therapist_check()]}
+    assert problems_of(doc) == [
+        ("checks[0]", 'its session "S-1" is deleted: nothing can be attached to a deleted record'),
+    ]
+
+
 def test_it_refuses_duplicate_keys_in_any_object_with_their_path(db):
     # The client would silently have gone to dlee, the last value.
     text = json.dumps(caseload()).replace('"therapist": "apatel", "status"',
@@ -124,6 +154,16 @@ def test_it_refuses_duplicate_keys_in_any_object_with_their_path(db):
         ("clients[1].therapist", "this key appears more than once in the object; give it once"),
     ]
     assert not Client.all_objects.exists()
+
+
+def test_past_the_listed_thousand_duplicate_keys_are_counted_truly(db):
+    doc = caseload()
+    text = json.dumps(doc)
+    repeated = ", ".join(f'"x{n}": 1, "x{n}": 2' for n in range(2500))
+    text = text.replace('"version": 1', f'"version": 1, {repeated}', 1)
+    problems = run_import(text.encode()).problems
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert (problems[-1].path, problems[-1].message) == ("$", "and 1500 more problems not listed")
 
 
 @pytest.mark.parametrize("role", ["supervisor", "admin"])
