@@ -105,6 +105,36 @@ class AllianceCheckQuerySet(models.QuerySet):
         ).exclude(Exists(therapist_saw_it)).exclude(Exists(logged))
 
 
+# A text answer holds at most its item's `max_length`. The limit is the instrument's data,
+# not the column's, so no CHECK can say it: this trigger reads it from the check's
+# instrument and refuses more (as a check violation, like the other text limits), so a
+# write that skips the form and the import (the shell, SQL) cannot store a pasted document.
+ANSWERS_WITHIN_LIMITS = pgtrigger.Trigger(
+    name="answers_within_limits",
+    when=pgtrigger.Before,
+    operation=pgtrigger.Insert | pgtrigger.UpdateOf("answers", "instrument_id"),
+    declare=[("item", "jsonb"), ("answer", "jsonb")],
+    func=f"""
+        FOR item IN
+            SELECT value FROM jsonb_array_elements(
+                (SELECT items FROM {Instrument._meta.db_table} WHERE id = NEW.instrument_id))
+        LOOP
+            CONTINUE WHEN item->>'type' <> 'text' OR NOT NEW.answers ? (item->>'slug');
+            answer := NEW.answers -> (item->>'slug');
+            IF jsonb_typeof(answer) <> 'string'
+               OR char_length(answer #>> '{{}}') > (item->>'max_length')::integer THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'check_violation',
+                    CONSTRAINT = 'check_answers_max_length',
+                    MESSAGE = 'check_answers_max_length: the answer to ' || (item->>'slug')
+                        || ' must be text of at most ' || (item->>'max_length') || ' characters';
+            END IF;
+        END LOOP;
+        RETURN NEW;
+    """,
+)
+
+
 @pghistory.track(append_only=True, level=pgtrigger.Statement)
 class AllianceCheck(ClinicalRecord):
     """One respondent's answers to the post-session check of one session.
@@ -139,7 +169,7 @@ class AllianceCheck(ClinicalRecord):
     class Meta:
         ordering = ["session__starts_at", "respondent"]
         base_manager_name = "all_objects"
-        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete), ANSWERS_WITHIN_LIMITS]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="check_deletion_has_reason"),
             models.CheckConstraint(condition=deletion_recorded(), name="check_deletion_recorded"),

@@ -60,6 +60,8 @@ def test_the_therapist_asks_and_the_client_answers_on_a_phone_keyboard_only(
         client_page.keyboard.press("ArrowRight")  # 3
         tab_to(client_page, "the free-text box", "el.name === 'say_more'")
         client_page.keyboard.type("I wasn't sure you heard me.")
+        # The plain "Up to 1000 characters" hint, live: the same counter as the therapist's forms.
+        assert client_page.locator("#id_say_more-counter").inner_text() == "27 of 1000 characters"
         tab_to(client_page, "the send button", "el.textContent.trim() === 'Send my answers'")
         client_page.keyboard.press("Enter")
         client_page.wait_for_selector("text=Thank you")
