@@ -22,7 +22,7 @@ UPCOMING_DAYS = 7
 # Longer lists on the home page show this many rows first, the most pressing, and a link
 # to the rest with their count: a busy caseload's home stays one screen to scan, and
 # costs no more to draw than a quiet one's.
-SHOWN_AT_FIRST = {"awaiting": 5, "agenda": 5, "open": 10}
+SHOWN_AT_FIRST = {"awaiting": 5, "agenda": 5, "notes": 5, "stalled": 5, "open": 10}
 # A supervisor's note on one of the therapist's ruptures is shown on their home this long.
 NOTES_DAYS = 14
 
@@ -36,18 +36,30 @@ def home(request):
         return render(request, "accounts/home_admin.html", admin_home())
     context = therapist_home(user)
     context["folds"] = folds(context, unfolded=request.GET.get("all", ""))
+    context["folded_flags"] = folded_flags(context["agenda"], context["folds"]["agenda"][0])
     return render(request, "accounts/home_therapist.html", context)
 
 
 def folds(context, unfolded=""):
     """Per long list of the home page: (rows shown, how many more). `unfolded` names the
     list shown whole (?all=open): the link that unfolds it works without JavaScript."""
-    lists = {"awaiting": context["awaiting_log"], "agenda": context["agenda"], "open": context["open_ruptures"]}
+    lists = {
+        "awaiting": context["awaiting_log"], "agenda": context["agenda"], "notes": context["new_notes"],
+        "stalled": context["stalled"], "open": context["open_ruptures"],
+    }
     shown = {}
     for name, rows in lists.items():
         first = len(rows) if name == unfolded else SHOWN_AT_FIRST[name]
         shown[name] = (rows[:first], max(len(rows) - first, 0))
     return shown
+
+
+def folded_flags(agenda, shown):
+    """The flags under the coming sessions a fold hides (`shown`: the sessions in view): the
+    agenda's count line says how many, escalated ones apart, so nothing flagged is out of
+    view without a word."""
+    hidden = [flag for session in agenda[len(shown):] for flag in session.home_flags]
+    return {"count": len(hidden), "escalated": sum(flag.escalated for flag in hidden)}
 
 
 def therapist_home(user, now=None):

@@ -140,6 +140,64 @@ def test_a_long_list_on_home_unfolds_with_a_plain_link(as_therapist, therapist):
     assert 'id="open-fold"' in unfolded
 
 
+def test_the_stalled_list_and_the_supervisors_notes_fold_too(as_therapist, therapist, supervisor):
+    from reminders.models import Flag
+    from supervision.models import SupervisionNote
+
+    for n in range(7):
+        rupture = make_rupture(make_session(make_client(therapist), days_ago=20 + n))
+        Flag.objects.create(reason="stalled", rupture=rupture, escalated=False, carried_over=False)
+        SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment=f"Note number {n}.",
+                                       created_at=timezone.now() - timedelta(hours=n))
+
+    response = as_therapist.get("/")
+    stalled = section(response, "stalled-h", "open-h")
+    assert stalled.count('href="/ruptures/') == 5
+    assert 'href="?all=stalled#stalled-h"' in stalled and "Show 2 more stalled ruptures" in stalled
+    assert 'Stalled: no next session <span class="count">7</span>' in stalled
+    notes = section(response, "notes-h", "stalled-h")
+    # The newest five notes shown; the count says seven.
+    assert [f"Note number {n}." in notes for n in range(7)] == [True] * 5 + [False] * 2
+    assert 'href="?all=notes#notes-h"' in notes and "Show 2 earlier notes" in notes
+
+    # Each unfolds alone, without JavaScript; htmx swaps the same box (its hx-select).
+    unfolded = as_therapist.get("/?all=stalled")
+    stalled = section(unfolded, "stalled-h", "open-h")
+    assert stalled.count('href="/ruptures/') == 7 and "?all=stalled" not in stalled
+    assert 'id="stalled-fold"' in stalled
+    assert "Show 2 earlier notes" in section(unfolded, "notes-h", "stalled-h")
+    notes = section(as_therapist.get("/?all=notes"), "notes-h", "stalled-h")
+    assert all(f"Note number {n}." in notes for n in range(7)) and "?all=notes" not in notes
+    assert 'id="notes-fold"' in notes
+
+
+def test_the_flag_count_says_how_many_are_under_folded_sessions(as_therapist, therapist):
+    from reminders.models import Flag
+
+    def flagged(session, escalated=False):
+        rupture = make_rupture(make_session(session.client, days_ago=3))
+        Flag.objects.create(rupture=rupture, session=session, escalated=escalated, carried_over=False)
+
+    coming = [make_session(make_client(therapist), status=SessionStatus.SCHEDULED, starts_at=in_days(1 + n / 10))
+              for n in range(8)]
+    flagged(coming[0])
+    # Every flag in view: the line says nothing of the fold.
+    agenda = section(as_therapist.get("/"), "agenda-h", "open-h")
+    assert "Show 3 later sessions" in agenda and "folded below" not in agenda
+
+    flagged(coming[6])
+    flagged(coming[7], escalated=True)
+    agenda = section(as_therapist.get("/"), "agenda-h", "open-h")
+    assert ('<span class="count">3</span> open ruptures flagged before these sessions, each listed under its '
+            "session;\n    <strong>2 of them under the 3 later sessions folded below (1 escalated)</strong>.") in agenda
+    assert "Show 3 later sessions" in agenda
+    # Unfolded (the page, or the box htmx swaps in): all in view, nothing said to be below.
+    agenda = section(as_therapist.get("/?all=agenda"), "agenda-h", "open-h")
+    assert agenda.index('id="agenda-fold"') < agenda.index('id="flags-h"')
+    assert "open ruptures flagged before these sessions, each listed under its session.</p>" in agenda
+    assert "folded below" not in agenda and agenda.count("Flagged before this session") == 3
+
+
 def test_it_shows_the_flags_under_the_session_they_are_raised_for(as_therapist, rupture):
     from reminders.models import Flag
 
