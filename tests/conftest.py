@@ -1,3 +1,4 @@
+import importlib
 import os
 import shutil
 import time
@@ -74,10 +75,19 @@ def redis_url():
 
 @pytest.fixture
 def role_groups(db):
-    """The role groups a migration made, which an earlier transactional test flushes:
-    a transactional test that makes people asks for this before any persona."""
+    """The role groups a migration made, with the admin's permissions on the admin site,
+    which an earlier transactional test flushes: a transactional test that makes people
+    asks for this before any persona."""
+    from django.contrib.auth.models import Permission
+
+    made_by = importlib.import_module("accounts.migrations.0002_role_groups")
     for role in Role.values:
         Group.objects.get_or_create(name=role)
+    admin = Group.objects.get(name=Role.ADMIN)
+    for app_label, model, actions in made_by.ADMIN_PERMISSIONS:
+        admin.permissions.add(*Permission.objects.filter(
+            content_type__app_label=app_label, codename__in=[f"{action}_{model}" for action in actions]
+        ))
 
 
 @pytest.fixture
