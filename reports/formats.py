@@ -9,7 +9,7 @@ import io
 from datetime import datetime, time, timedelta
 
 from reports.metrics import COUNT, DAYS, KAPPA, METRICS, RATE
-from reports.report import SUPPRESSED, Report, n_text, value_text
+from reports.report import Report, n_text, value_text
 
 CSV_HEADER = ["period_start", "period_end", "group_type", "group", "metric", "value", "n"]
 # A spreadsheet runs a cell that starts with one of these as a formula.
@@ -93,11 +93,11 @@ def _table_sheet(book, title, fmt, report, rows):
             c = pf.cells[group][metric.slug]
             col = 4 + 2 * i
             if c.value_hidden:
-                sheet.write_string(r, col, SUPPRESSED)
+                sheet.write_string(r, col, c.value_mark)
             elif c.value is not None:
                 sheet.write_number(r, col, c.value, fmt[metric.kind])
             if c.n_hidden:
-                sheet.write_string(r, col + 1, SUPPRESSED)
+                sheet.write_string(r, col + 1, c.n_mark)
             else:
                 sheet.write_number(r, col + 1, c.n, fmt[COUNT])
     if not rows:

@@ -21,7 +21,12 @@ from supervision.measures import Period
 CLINIC, SUPERVISOR, THERAPIST = "clinic", "supervisor", "therapist"
 GROUPINGS = (CLINIC, SUPERVISOR, THERAPIST)
 NO_SUPERVISOR = "no-current-supervisor"
-SUPPRESSED = "<5"
+
+
+def marker(min_cell: int) -> str:
+    """How a hidden small count is written: "<N" for the threshold N in force, never a fixed
+    "<5" (with a threshold of 10, a count of 7 is not "<5")."""
+    return f"<{min_cell}"
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,17 @@ class Filters:
 class Cell:
     value: int | float | None
     n: int
-    value_hidden: bool = False
-    n_hidden: bool = False
+    # What a hidden value or n is written as in every format ("" when shown).
+    value_mark: str = ""
+    n_mark: str = ""
+
+    @property
+    def value_hidden(self):
+        return bool(self.value_mark)
+
+    @property
+    def n_hidden(self):
+        return bool(self.n_mark)
 
 
 @dataclass(frozen=True)
@@ -195,13 +209,14 @@ def cell(metric, figures: Figures, min_cell: int) -> Cell:
         hidden = value is not None and (small(part, min_cell) or n_hidden)
     else:  # DAYS, KAPPA: a median or a kappa of fewer than min_cell says too much about each
         hidden = value is not None and n_hidden
-    return Cell(value=value, n=n, value_hidden=hidden, n_hidden=n_hidden)
+    mark = marker(min_cell)
+    return Cell(value=value, n=n, value_mark=mark if hidden else "", n_mark=mark if n_hidden else "")
 
 
 def value_text(metric, c: Cell) -> str:
     """The cell's value as the CSV (and the page) spells it."""
     if c.value_hidden:
-        return SUPPRESSED
+        return c.value_mark
     if c.value is None:
         return ""
     if metric.kind == COUNT:
@@ -215,7 +230,7 @@ def value_text(metric, c: Cell) -> str:
 
 
 def n_text(c: Cell) -> str:
-    return SUPPRESSED if c.n_hidden else str(c.n)
+    return c.n_mark or str(c.n)
 
 
 def default_period(today: date) -> Period:

@@ -215,6 +215,53 @@ def test_small_counts_and_rates_built_on_them_are_suppressed(small_clinic, admin
     assert "<5" not in {r["value"] for r in rows.values() if r["value"] in ("1", "2", "3", "4")}
 
 
+@pytest.fixture
+def seven_ruptures(clinic_tz, therapist):
+    """Twelve held sessions and seven ruptures: a count that a threshold of 10 hides."""
+    client = make_client(therapist)
+    sessions = [make_session(client, starts_at=at(clinic_tz, 2026, 11, d, 10)) for d in range(2, 14)]
+    for s in sessions[:6]:
+        make_rupture(s)
+    make_rupture(sessions[6], kind="confrontation", markers=["defends_self"])
+    return sessions
+
+
+def test_the_marker_names_the_threshold_in_force_in_every_format(seven_ruptures, as_admin, admin_user, settings):
+    settings.REPORT_MIN_CELL = 10
+    report = build(admin_user, Filters(period=NOVEMBER, min_cell=10), as_of=AS_OF)
+    content = csv_bytes(report)
+    rows = {r["metric"]: r for r in csv_rows(content) if r["period_end"] == "2026-11-30"}
+    assert (rows["held_sessions"]["value"], rows["held_sessions"]["n"]) == ("12", "12")
+    # Seven is below 10, and not below 5: it is "<10", never "<5".
+    assert (rows["ruptures"]["value"], rows["ruptures"]["n"]) == ("<10", "12")
+    assert (rows["withdrawal"]["value"], rows["withdrawal"]["n"]) == ("<10", "<10")
+    assert rows["ruptures_per_held_session"]["value"] == "<10"
+    assert b"<5" not in content
+
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(report)), read_only=True)
+    summary = list(book["Summary"].iter_rows(values_only=True))
+    totals = dict(zip(summary[0], summary[1], strict=True))
+    assert (totals["held_sessions"], totals["ruptures"], totals["withdrawal_n"]) == (12, "<10", "<10")
+    assert not any("<5" in str(v) for sheet in book for row in sheet.iter_rows(values_only=True) for v in row)
+
+    text = pdf_text(pdf_bytes(report, clinic="Test clinic"))
+    assert "<10 (n=12)" in text and "<5" not in text
+    assert "any count from 1 to 9 is shown as <10" in text
+
+    page = as_admin.get("/reports/alliance/?period=month&month=2026-11").content.decode()
+    assert page.split('data-metric="ruptures">')[1].startswith("&lt;10 <span")
+    assert "&lt;5" not in page
+    assert "Any count from 1 to 9 is shown as &lt;10" in page
+
+
+def test_the_command_marks_hidden_counts_with_its_own_threshold(seven_ruptures, capfdbinary):
+    call_command("alliance_report", "--from", "2026-11-01", "--to", "2026-11-30", "--min-cell", "10",
+                 "--as-of", "2026-12-01T12:00+00:00")
+    rows = {r["metric"]: r for r in csv_rows(capfdbinary.readouterr().out) if r["period_end"] == "2026-11-30"}
+    assert rows["ruptures"]["value"] == "<10"
+    assert rows["confrontation"]["value"] == "<10"
+
+
 def test_suppression_can_be_turned_off_by_the_operator(small_clinic, admin_user):
     report = build(admin_user, Filters(period=NOVEMBER, min_cell=0), as_of=AS_OF)
     rows = {r["metric"]: r for r in csv_rows(csv_bytes(report)) if r["period_end"] == "2026-11-30"}
