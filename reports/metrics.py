@@ -89,7 +89,8 @@ METRICS = [
     Metric("held_sessions", "Sessions held", COUNT, _held, _held,
            "Sessions marked held that started in the period.", ACTIVITY),
     Metric("logging_completeness", "Logging completeness", RATE, _m("logged_sessions"), _held,
-           "Of the sessions held, the share with a rupture logged or “no rupture” noted.", ACTIVITY),
+           "Of the sessions held, the share with any of: a rupture logged, “no rupture” noted, or the "
+           "therapist's alliance check answered.", ACTIVITY),
     Metric("ruptures", "Ruptures", COUNT, _ruptures, _held,
            "Ruptures logged for sessions held in the period (n: those sessions). More ruptures "
            "logged often means more noticed, not a worse alliance.", RUPTURES),
