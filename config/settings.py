@@ -355,6 +355,7 @@ SUPERVISION_CACHE_SECONDS = env_int("SUPERVISION_CACHE_SECONDS", 60, minimum=0)
 # --- Alliance reports ------------------------------------------------------------------
 # Counts from 1 to REPORT_MIN_CELL - 1 are shown as "<REPORT_MIN_CELL" (e.g. "<10") in every
 # format (0 or 1: no suppression); `alliance_report --min-cell N` overrides it for one report.
+# Counts that would give a hidden one away by subtraction are hidden too, as "x" (README).
 REPORT_MIN_CELL = env_int("REPORT_MIN_CELL", 5, minimum=0)
 # The name on a report's cover.
 REPORT_CLINIC_NAME = env_str("REPORT_CLINIC_NAME", "The clinic")
