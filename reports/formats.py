@@ -224,7 +224,8 @@ def _suppression_note(report):
     return (f"Privacy of small numbers: any count from 1 to {m - 1} is shown as <{m}, and a rate or "
             f"median built on such a count is hidden too. Where a total is shown, a hidden count could "
             f"still be worked out by subtraction (the first row of a table is the sum of the rows below "
-            f"it, and the whole period the sum of its months): there the smallest other count that adds "
+            f"it, the whole period the sum of its months, the kinds and the repair statuses add up to "
+            f"the ruptures, and the endings to the clients discharged): there the smallest other count that adds "
             f"up to the same total is hidden as well, shown as x because it may be of any size, and so is "
             f"any rate built on it, until no hidden count can be worked out that way; the totals stay.")
 

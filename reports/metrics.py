@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
 from supervision.measures import OPEN_TOO_LONG_DAYS, STATUS_SLUGS, Measures, Period, measure
@@ -74,6 +75,16 @@ COUNTS: dict[str, Callable[[Figures], int]] = {
     **{f"ended_{slug}": _ending(slug) for slug in ENDING_LABELS},
     "dropouts_after_open": lambda f: f.dropouts_after_open,
 }
+
+
+# Counts that make up another within one group and period, shown beside them as their n:
+# each rupture is of one kind and has one repair status, and each client discharged has at
+# most one ending (none if discharged before the form asked), so subtraction works here too.
+PARTS_OF = (
+    ("ruptures", tuple(slug for slug, _ in v.KINDS)),
+    ("ruptures", STATUS_SLUGS),
+    ("discharged", tuple(f"ended_{slug}" for slug in ENDING_LABELS)),
+)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import OuterRef, Subquery
 
 from accounts.models import Role, SupervisionLink, User, supervisee_ids
-from reports.metrics import COUNT, COUNTS, DAYS, KAPPA, METRICS, RATE, Figures, compute
+from reports.metrics import COUNT, COUNTS, DAYS, KAPPA, METRICS, PARTS_OF, RATE, Figures, compute
 from ruptures.models import Kind
 from supervision.measures import Period
 
@@ -218,7 +218,9 @@ def sums(groups: list[Group], periods: int):
     a (period index, group, count name): a reader can subtract along every one of them.
 
     The first group (the clinic, or a supervisor's supervisees) is the sum of the other
-    groups in each period, and each group's whole period is the sum of its months.
+    groups in each period, and each group's whole period is the sum of its months; within
+    each group and period, the kinds and the repair statuses make up the ruptures and the
+    endings the clients discharged (`PARTS_OF`).
     """
     total, rows = groups[0], groups[1:]
     for name in COUNTS:
@@ -227,6 +229,10 @@ def sums(groups: list[Group], periods: int):
                 yield (i, total, name), [(i, g, name) for g in rows]
         for g in groups:
             yield (0, g, name), [(i, g, name) for i in range(1, periods)]
+    for i in range(periods):
+        for g in groups:
+            for whole, parts in PARTS_OF:
+                yield (i, g, whole), [(i, g, name) for name in parts]
 
 
 def suppress(tables: list[dict[Group, Figures]], groups: list[Group], min_cell: int) -> dict[tuple, str]:

@@ -298,6 +298,12 @@ def report_sums(report, names):
                 yield (*p, groups[0], name), [(*p, g, name) for g in groups[1:]]
         for g in groups:  # the whole period is the sum of its months
             yield (*periods[0], g, name), [(*p, g, name) for p in periods[1:]]
+    for p in periods:  # the kinds, the repair statuses and the endings make up their n
+        for g in groups:
+            yield (*p, g, "ruptures"), [(*p, g, kind) for kind in ("withdrawal", "confrontation")]
+            yield (*p, g, "ruptures"), [(*p, g, status) for status in (
+                "resolved", "partially_resolved", "unresolved", "attempted", "unaddressed")]
+            yield (*p, g, "discharged"), [(*p, g, f"ended_{e}") for e in ("planned", "dropout", "transfer", "other")]
 
 
 def given_back(report, truth):
@@ -332,12 +338,13 @@ def given_back(report, truth):
 
 @pytest.fixture
 def kchen_clinic(clinic_tz, therapist, other_therapist):
-    """Unresolved ruptures: apatel 8, dlee 3, kchen 6 (clinic 17); each also has six resolved."""
+    """Unresolved ruptures: apatel 8, dlee 3, kchen 6 (clinic 17); each also has six resolved,
+    and dlee two attempted, kchen three (so that no row gives a hidden count back on its own)."""
     kchen = make_user(Role.THERAPIST, username="kchen", display_name="K. Chen")
-    for person, unresolved in ((other_therapist, 8), (therapist, 3), (kchen, 6)):
+    for person, unresolved, attempted in ((other_therapist, 8, 0), (therapist, 3, 2), (kchen, 6, 3)):
         client = make_client(person)
         sessions = [make_session(client, starts_at=at(clinic_tz, 2026, 11, d, 10)) for d in range(2, 14)]
-        statuses = ["unresolved"] * unresolved + ["resolved"] * 6
+        statuses = ["unresolved"] * unresolved + ["resolved"] * 6 + ["attempted"] * attempted
         for i, status in enumerate(statuses):
             make_rupture(sessions[i % len(sessions)], repair_status=status)
     return kchen
@@ -352,7 +359,7 @@ def test_a_count_that_subtraction_would_give_back_is_hidden_with_another(kchen_c
     # dlee's 3 would be 17 - 8 - 6: kchen's 6, the smallest other, is hidden too; the total stays.
     assert unresolved == {"clinic": "17", "apatel": "8", "dlee": "<5", "kchen": "x"}
     assert whole[("kchen", "resolved")]["value"] == "6"  # the rest of kchen's row is shown
-    assert whole[("kchen", "ruptures")]["value"] == "12"
+    assert whole[("kchen", "ruptures")]["value"] == "15"
     assert given_back(report, truth) == []
 
     # No format gives kchen's or dlee's count: the page, the spreadsheet and the PDF say the same.
@@ -368,8 +375,8 @@ def test_a_count_that_subtraction_would_give_back_is_hidden_with_another(kchen_c
     assert dict(zip(summary[0], summary[1], strict=True))["unresolved"] == 17
     text = pdf_text(pdf_bytes(report, clinic="Test clinic"))
     # kchen's confrontation, therapist-side, resolved, partially resolved, unresolved.
-    assert "kchen\n0 (n=12)\n0 (n=12)\n6 (n=12)\n0 (n=12)\nx (n=12)\n" in text
-    assert "dlee\n0 (n=9)\n0 (n=9)\n6 (n=9)\n0 (n=9)\n<5 (n=9)\n" in text
+    assert "kchen\n0 (n=15)\n0 (n=15)\n6 (n=15)\n0 (n=15)\nx (n=15)\n" in text
+    assert "dlee\n0 (n=11)\n0 (n=11)\n6 (n=11)\n0 (n=11)\n<5 (n=11)\n" in text
     assert "the smallest other count that adds up to the same total is hidden as well" in " ".join(text.split())
     assert "shown as x because it may be of any size" in page
 
@@ -412,10 +419,13 @@ def test_no_hidden_count_comes_back_by_subtraction_on_a_varied_clinic(clinic_tz,
             truth = build(admin_user, Filters(period=period, by=by, min_cell=0), as_of=AS_OF)
             assert given_back(report, truth) == [], (by, min_cell)
             assert csv_bytes(report) == csv_bytes(build(admin_user, report.filters, as_of=AS_OF))
-            # The totals stay: the clinic's whole-period counts are hidden only when small.
+            # The totals stay: the clinic's whole-period counts are hidden only when small, but
+            # for those that make up another (the kinds, the statuses and the endings).
             clinic = {r["metric"]: r["value"] for r in csv_rows(csv_bytes(report)) if r["group"] == "clinic"
                       and (r["period_start"], r["period_end"]) == ("2026-10-01", "2026-11-30")}
-            assert "x" not in {clinic[m.slug] for m in METRICS if m.kind == COUNT}
+            parts = {"withdrawal", "confrontation", "resolved", "partially_resolved", "unresolved", "attempted",
+                     "unaddressed", "ended_planned", "ended_dropout", "ended_transfer", "ended_other"}
+            assert "x" not in {clinic[m.slug] for m in METRICS if m.kind == COUNT and m.slug not in parts}
 
 
 def test_suppression_can_be_turned_off_by_the_operator(small_clinic, admin_user):
