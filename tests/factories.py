@@ -51,13 +51,15 @@ def make_attempt(rupture, session=None, **fields):
     )
 
 
-def make_check(session, respondent="therapist", *, declined=False, **answers):
+def make_check(session, respondent="therapist", *, declined=False, key=None, **answers):
     """A submitted alliance check of the shipped instrument, meanings filled as the app fills them."""
     from checks.models import AllianceCheck, Instrument
 
     check = AllianceCheck(
         session=session, respondent=respondent, instrument=Instrument.objects.current(respondent), declined=declined,
     )
+    if key is not None:
+        check.key = key
     check.set_answers({} if declined else answers)
     check.save()
     return check

@@ -25,10 +25,22 @@ from audit.deletion import clinical_models
 from reminders.models import Flag
 from reminders.sweep import sweep
 from tests.conftest import login
-from tests.factories import make_attempt, make_client, make_rupture, make_session, make_user, supervise
+from tests.factories import (
+    make_attempt,
+    make_check,
+    make_client,
+    make_rupture,
+    make_session,
+    make_user,
+    supervise,
+)
 from tests.test_access_matrix import url_names
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+# pytest-django creates the test database only for the aliases its collected tests ask
+# for; the clinics are built in a module fixture, so the tests ask here (else, run alone,
+# the file would reach the real database).
+pytestmark = pytest.mark.django_db
 
 # What is deleted in the first clinic, and never made in the second.
 DELETED = {"C-3", "S-1-0", "R-2-1"}
@@ -124,12 +136,45 @@ def build(*, deleted):
                 if m < 2:
                     make_attempt(rupture, session=later, strategy="invite_discussion",
                                  outcome="resolved" if m else "attempted")
+    add_checks_and_notes(records, mokafor, skip)
     sweep(now=NOW, window=timedelta(hours=48))
     if deleted:
         by = {"C": dlee, "S": dlee, "R": dlee}
         for key in sorted(DELETED):
             records[key].soft_delete(by=by[key[0]], reason=f"Test: {key}")
+        # In the app a deletion asks for a sweep of its client once it commits; this
+        # clinic is rolled back, never committed, so the sweep is run here.
+        sweep(now=NOW, window=timedelta(hours=48))
     return records
+
+
+def add_checks_and_notes(records, supervisor, skip):
+    """Both sides' alliance checks of each held session, one with a rupture the client
+    reported and the therapist did not log, one a drop; a supervision note on each first
+    rupture. On the deleted records too: they must vanish with them."""
+    from checks.instruments import SHIPPED, load_file
+    from checks.models import Instrument
+    from supervision.models import SupervisionNote
+
+    if not Instrument.objects.filter(slug="alliance_check").exists():
+        load_file(SHIPPED.read_bytes(), instrument_model=Instrument)
+    for c in (1, 2, 3, 4):
+        for n in range(4):
+            session = records.get(f"S-{c}-{n}")
+            if session is None or f"S-{c}-{n}" in skip:
+                continue
+            key = f"K-{c}-{n}"
+            make_check(session, "therapist", key=f"{key}-t", tension="no", together=4)
+            if n == 1:
+                make_check(session, "client", key=f"{key}-c", tension="yes", intensity=4, worked_through=1, together=5)
+            elif n == 2:
+                make_check(session, "client", key=f"{key}-c", declined=True)
+            else:
+                make_check(session, "client", key=f"{key}-c", tension="no", together=2 if n == 3 else 5)
+        rupture = records.get(f"R-{c}-0")
+        if rupture is not None:
+            SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment=f"Noted {rupture.key}.",
+                                           created_at=days(-3))
 
 
 def url_of(target, records):
@@ -146,6 +191,7 @@ def normalised(html):
     html = re.sub(r"(/sessions/|/ruptures/|rupture-|/deletions/|/client/)\d+", r"\1N", html)
     html = re.sub(r'(name="_selected_action" value=")\d+', r"\1N", html)
     html = re.sub(r"(__id__exact=)\d+", r"\1N", html)
+    html = re.sub(r'((?:aria-labelledby|id)="voice-)\d+', r"\1N", html)
     html = re.sub(r'<option value="\d+"', '<option value="N"', html)
     # When each row was written is the database's transaction clock, not the clinic's.
     html = re.sub(r'<section class="card" aria-labelledby="history-h">.*?</section>', "", html, flags=re.S)
@@ -228,3 +274,4 @@ def test_the_clinic_has_something_to_compare(both_clinics):
     status, csv = with_deleted[("report_alliance_csv", "admin", "/reports/alliance/report.csv")]
     assert status == 200 and "withdrawal" in csv
     assert "R-2-1" in with_deleted[("hidden", "stalled", "")]
+
