@@ -22,13 +22,16 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SupervisionLink, User
 from checks import meaning
+from reminders.models import RiskAlert
 from ruptures import vocabulary as v
+from ruptures.models import RuptureEvent
 from sessions.models import SessionStatus
 
 logger = logging.getLogger(__name__)
@@ -242,29 +245,24 @@ def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[i
 
 
 def raise_risk_alerts(*, now, client_id=None, clock=None) -> int:
-    """One alert per rupture and risk recorded on a recent session; how many were new."""
-    only_client = "AND s.client_id = %(client)s" if client_id is not None else ""
+    """One alert per rupture and risk that is news (RuptureEvent.objects.risk_news, the
+    supervisor's home's own list); how many were new."""
+    news = RuptureEvent.objects.filter(
+        session__deleted_at__isnull=True, session__client__deleted_at__isnull=True
+    ).risk_news(now)
+    if client_id is not None:
+        news = news.filter(session__client_id=client_id)
+    told = RiskAlert.objects.filter(rupture=OuterRef("pk"), risk=OuterRef("risk"))
+    select, params = news.exclude(Exists(told)).order_by().values_list("id", "risk").query.sql_with_params()
+    # ORDER BY: two sweeps inserting the same alerts lock them in the same order.
     sql = f"""
         INSERT INTO reminders_riskalert (rupture_id, risk, raised_at)
-        SELECT r.id, r.risk, %(clock)s
-        FROM ruptures_ruptureevent r
-        JOIN therapy_sessions_therapysession s ON s.id = r.session_id
-        JOIN therapy_sessions_client c ON c.id = s.client_id
-        WHERE r.risk <> 'none' AND s.starts_at >= %(since)s
-          AND r.deleted_at IS NULL AND s.deleted_at IS NULL AND c.deleted_at IS NULL
-          {only_client}
-          AND NOT EXISTS (
-              SELECT 1 FROM reminders_riskalert a WHERE a.rupture_id = r.id AND a.risk = r.risk
-          )
-        ORDER BY r.id
+        SELECT news.id, news.risk, %s FROM ({select}) AS news
+        ORDER BY news.id
         ON CONFLICT (rupture_id, risk) DO NOTHING
     """
-    params = {
-        "clock": clock or timezone.now(), "client": client_id,
-        "since": now - timedelta(days=settings.RISK_ALERT_DAYS),
-    }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [clock or timezone.now(), *params])
         return cursor.rowcount
 
 
