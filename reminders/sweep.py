@@ -131,7 +131,9 @@ def sweep(*, now: datetime | None = None, window: timedelta | None = None,
 # STALLED_AFTER_DAYS after R's session (decided once those days have passed), or when the
 # first session after R's was a no-show or cancelled. One stalled flag per rupture, never
 # deleted; it escalates to the supervisor once R's session is STALLED_ESCALATE_DAYS old.
-# A discharged client's open ruptures are the discharge form's business, not a flag's.
+# A discharged client's open ruptures are the discharge form's business, not a flag's:
+# no stalled flag is raised, escalated or e-mailed for them, even one raised before the
+# discharge (Flag.objects.stalled() leaves them off the home pages too).
 
 _MISSED = f"'{SessionStatus.NO_SHOW}', '{SessionStatus.CANCELLED}'"
 _DISCHARGED = "'discharged'"
@@ -190,14 +192,17 @@ def raise_stalled_flags(*, now, client_id=None, clock=None) -> tuple[RaisedFlag,
 
 
 def escalate_stalled_flags(*, now, client_id=None) -> int:
-    """A stalled rupture still open STALLED_ESCALATE_DAYS after its session goes to the supervisor."""
+    """A stalled rupture still open STALLED_ESCALATE_DAYS after its session goes to the
+    supervisor, while its client is in therapy."""
     only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
     sql = f"""
         UPDATE reminders_flag AS f SET escalated = true
-        FROM ruptures_ruptureevent r, therapy_sessions_therapysession rs
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession rs, therapy_sessions_client c
         WHERE f.reason = 'stalled' AND NOT f.escalated
-          AND r.id = f.rupture_id AND rs.id = r.session_id
-          AND r.repair_status IN ({_OPEN}) AND r.deleted_at IS NULL AND rs.deleted_at IS NULL
+          AND r.id = f.rupture_id AND rs.id = r.session_id AND c.id = rs.client_id
+          AND r.repair_status IN ({_OPEN})
+          AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND c.deleted_at IS NULL
+          AND c.status <> {_DISCHARGED}
           AND rs.starts_at <= %(now)s - %(escalate)s
           {only_client}
     """
@@ -218,7 +223,12 @@ _HAS_CURRENT_SUPERVISOR = """EXISTS (
 
 
 def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[int, int]]:
-    """Claim the escalated stalled flags to e-mail to supervisors: [(flag id, therapist id)]."""
+    """Claim the escalated stalled flags to e-mail to supervisors: [(flag id, therapist id)].
+
+    The flags the supervisor's home lists (Flag.objects.stalled().without_next_session()):
+    a client in therapy with nothing booked. A booking made later is a next step, and
+    the flags before that session take over.
+    """
     only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
     sql = f"""
         UPDATE reminders_flag AS f SET escalation_claimed_at = %(clock)s
@@ -227,6 +237,12 @@ def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[i
           AND r.id = f.rupture_id AND rs.id = r.session_id AND c.id = rs.client_id
           AND r.repair_status IN ({_OPEN})
           AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND c.deleted_at IS NULL
+          AND c.status <> {_DISCHARGED}
+          AND NOT EXISTS (
+              SELECT 1 FROM therapy_sessions_therapysession n
+              WHERE n.client_id = c.id AND n.status = {_SCHEDULED} AND n.starts_at >= %(now)s
+                AND n.deleted_at IS NULL
+          )
           {only_client}
           AND f.escalation_notified_at IS NULL
           AND (f.escalation_claimed_at IS NULL OR f.escalation_claimed_at < %(stale)s)
@@ -234,7 +250,8 @@ def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[i
         RETURNING f.id, c.therapist_id
     """
     params = {
-        "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id, "today": timezone.localdate(now),
+        "now": now, "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id,
+        "today": timezone.localdate(now),
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
