@@ -311,9 +311,10 @@ def claim_risk_alerts(*, now, clock, client_id=None) -> list[tuple[int, int]]:
         return cursor.fetchall()
 
 
-def _supervisor_letters(claimed, *, now, template, count):
+def _supervisor_letters(claimed, *, now, template, counts):
     """One letter per current supervisor for the claimed (id, therapist id) rows, with the
-    ids it carries: each supervisor hears of all their supervisees' rows in one e-mail."""
+    ids it carries: each supervisor hears of all their supervisees' rows in one e-mail.
+    `counts(ids)` gives the letter's numbers."""
     by_therapist = defaultdict(list)
     for pk, therapist_id in claimed:
         by_therapist[therapist_id].append(pk)
@@ -321,7 +322,7 @@ def _supervisor_letters(claimed, *, now, template, count):
     for supervisor, therapists in _current_supervisors(now, by_therapist).items():
         ids = [pk for t in therapists for pk in by_therapist[t.pk]]
         supervisees = [(str(t), len(by_therapist[t.pk])) for t in therapists]
-        letters.append((ids, _letter(template, supervisor, {count: len(ids), "supervisees": supervisees})))
+        letters.append((ids, _letter(template, supervisor, {**counts(ids), "supervisees": supervisees})))
     return letters
 
 
@@ -330,7 +331,7 @@ def notify_risk_alerts(*, now, client_id=None, clock=None) -> Notified:
     claimed = claim_risk_alerts(now=now, clock=clock, client_id=client_id)
     if not claimed:
         return Notified()
-    outcome = _send(_supervisor_letters(claimed, now=now, template="risk", count="alerts"))
+    outcome = _send(_supervisor_letters(claimed, now=now, template="risk", counts=lambda ids: {"alerts": len(ids)}))
     unsent = {pk for pk, _ in claimed} - outcome.sent
     _settle("claimed_at", "notified_at", clock=clock, sent=outcome.sent, unsent=unsent,
             table="reminders_riskalert")
@@ -618,11 +619,20 @@ def _notify_therapists(*, now, client_id, clock) -> Notified:
 
 
 def _notify_supervisors(*, now, client_id, clock) -> Notified:
-    claimed = claim_for_supervisors(now=now, clock=clock, client_id=client_id)
-    claimed += claim_stalled_for_supervisors(now=now, clock=clock, client_id=client_id)
+    before_sessions = claim_for_supervisors(now=now, clock=clock, client_id=client_id)
+    stalled = claim_stalled_for_supervisors(now=now, clock=clock, client_id=client_id)
+    claimed = before_sessions + stalled
     if not claimed:
         return Notified()
-    outcome = _send(_supervisor_letters(claimed, now=now, template="supervisor", count="flags"))
+    stalled_ids = {pk for pk, _ in stalled}
+
+    def counts(ids):
+        # Said apart: a stalled flag has no session, the others are before one.
+        n_stalled = sum(pk in stalled_ids for pk in ids)
+        return {"flags": len(ids), "before_sessions": len(ids) - n_stalled, "stalled": n_stalled,
+                "stalled_days": settings.STALLED_ESCALATE_DAYS}
+
+    outcome = _send(_supervisor_letters(claimed, now=now, template="supervisor", counts=counts))
     # A flag goes to every current supervisor of its therapist: it is done once one
     # e-mail carrying it went out. The rest (a failed e-mail, or a supervision that
     # ended between the claim and the read) are handed back for a later sweep.

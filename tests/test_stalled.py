@@ -12,7 +12,7 @@ from reminders.models import Flag
 from reminders.sweep import sweep
 from sessions.models import ClientStatus, SessionStatus
 from tests.conftest import login
-from tests.factories import make_rupture, make_session, make_user, supervise
+from tests.factories import make_client, make_rupture, make_session, make_user, supervise
 
 DAY = timedelta(days=1)
 
@@ -181,6 +181,29 @@ def test_a_booking_made_after_escalation_keeps_the_supervisor_from_being_emailed
     sweep()
     assert not [m for m in mailoutbox if m.to == [supervisor.email]]
     assert list(as_supervisor.get("/").context["stalled"]) == []
+
+
+def test_the_supervisors_email_says_which_escalations_have_a_session_and_which_stalled(
+    open_rupture, therapist, supervisor, mailoutbox
+):
+    other = make_client(therapist)
+    make_rupture(make_session(other, days_ago=2), intensity=5)
+    make_session(other, days_ago=-1, status=SessionStatus.SCHEDULED)
+    sweep()
+    [message] = [m for m in mailoutbox if m.to == [supervisor.email]]
+    assert message.subject == "2 escalated ruptures among your supervisees' clients"
+    assert "1 open rupture with an upcoming session is escalated to you" in message.body
+    assert "1 open rupture with no next session booked is escalated to you" in message.body
+    assert "21 days or more" in message.body
+    [(html, _)] = message.alternatives
+    assert "with no next session booked" in html and "with an upcoming session" in html
+
+
+def test_a_stalled_flag_alone_is_not_said_to_have_a_session(open_rupture, supervisor, mailoutbox):
+    sweep()
+    [message] = [m for m in mailoutbox if m.to == [supervisor.email]]
+    assert "with no next session booked" in message.body
+    assert "upcoming session" not in message.body + message.alternatives[0][0]
 
 
 def test_a_rupture_already_21_days_old_is_escalated_when_raised(open_rupture, start):
