@@ -15,9 +15,8 @@ is not de-identified: reports/research.py writes that extract.
 It says so at the top of the file (`"pseudonymised": true`), and the importer refuses it.
 
 Deleted records: a full export is a backup, so it carries them, each with `"deleted"`
-naming its deletion in the `deletions` section, and an import keeps them hidden
-(alliance checks aside: a deleted check is left out). A pseudonymised export leaves them
-out, with everything deleted along with them.
+naming its deletion in the `deletions` section, and an import keeps them hidden. A
+pseudonymised export leaves them out, with everything deleted along with them.
 
 An export without free text (`free_text=False`, the clinic admin's web export) keeps
 names of people and every code, but leaves out client names and everything written in
@@ -118,8 +117,9 @@ def export_caseload(write, *, deidentify=False, free_text=True) -> dict:
         clients = _clients(keys, deidentify, rows)
         sessions, session_order = _sessions(keys, rows)
         ruptures, attempt_count = _ruptures(keys, deidentify, session_order, rows)
+        checks = _checks(keys, deidentify or not free_text, session_order, rows)
+        # Last: it lists the deletions the rows above name.
         deletions = _deletions(rows) if rows.deleted else []
-        checks = _checks(keys, deidentify or not free_text, session_order)
     keys.check_unique()
     write(f'{{\n  "format": "{FORMAT}",\n  "version": {VERSION},\n')
     if deidentify:
@@ -358,17 +358,18 @@ def _deletions(rows):
     return _sort(records, lambda r: r["id"])
 
 
-def _checks(keys, without_text, session_order):
-    """The alliance checks in their sessions' order, therapist before client; answers by item slug."""
+def _checks(keys, without_text, session_order, rows):
+    """The alliance checks in their sessions' order, therapist before client; answers by item
+    slug. A backup carries the deleted ones too, each naming its deletion, like every record."""
     free_text = {
         pk: {item["slug"] for item in items if item["type"] == "text"}
         for pk, items in Instrument.objects.values_list("pk", "items")
     }
     records = []
-    for key, session, respondent, instrument_id, slug, version, answers, submitted_at, declined in (
-        AllianceCheck.objects.filter(session__in=TherapySession.objects.all())
+    for key, session, respondent, instrument_id, slug, version, answers, submitted_at, declined, deletion in (
+        rows.of(AllianceCheck).filter(session__in=rows.of(TherapySession))
         .values_list("key", "session__key", "respondent", "instrument_id", "instrument__slug",
-                     "instrument__version", "answers", "submitted_at", "declined")
+                     "instrument__version", "answers", "submitted_at", "declined", "deletion")
     ):
         if session not in session_order:
             continue  # a session of a deleted client: not in the export, nor its checks
@@ -384,6 +385,6 @@ def _checks(keys, without_text, session_order):
             "submitted_at": _timestamp(submitted_at),
             "declined": declined,
         }
-        records.append((session_order[session], respondent != "therapist", record))
+        records.append((session_order[session], respondent != "therapist", rows.mark(record, deletion)))
     records.sort(key=lambda r: (r[0], r[1], r[2]["id"]))
     return [record for *_, record in records]

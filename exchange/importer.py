@@ -23,6 +23,7 @@ from exchange.bulk import BATCH, batched, copy_rows, ids_by_key, rows_by_key, up
 from exchange.validation import (
     MISSING,
     Caseload,
+    CheckFacts,
     ClientFacts,
     Existing,
     Problem,
@@ -148,7 +149,7 @@ class _Database:
         self.skeletons = {}  # every username's look-alike skeleton -> username
         self.instruments = {}  # (slug, version, respondent) -> Instrument
         self.check_slots = {}  # (session key, respondent) -> live check key
-        self.check_clients = {}  # the file's check keys in the database -> client code
+        self.checks = {}  # the file's check keys in the database -> (client code, deletion key)
 
     @classmethod
     def load(cls, keys):
@@ -201,8 +202,9 @@ class _Database:
             AllianceCheck.objects.all(), "session__key", db.sessions, "respondent", "key"
         ):
             db.check_slots[(session_key, respondent)] = key
-        db.check_clients = dict(_in_chunks(AllianceCheck.all_objects.all(), "key", keys["check_keys"],
-                                           "session__client__code"))
+        db.checks = {key: rest for key, *rest in _in_chunks(
+            AllianceCheck.all_objects.all(), "key", keys["check_keys"], "session__client__code", "deletion__key"
+        )}
         return db
 
     def existing(self):
@@ -217,7 +219,7 @@ class _Database:
             skeletons=self.skeletons,
             instruments={ident: i.items for ident, i in self.instruments.items()},
             check_slots=self.check_slots,
-            check_clients=self.check_clients,
+            checks={key: CheckFacts(*row) for key, row in self.checks.items()},
         )
 
 
@@ -240,7 +242,8 @@ class _Apply:
         self.session_ids = {key: row[0] for key, row in db.sessions.items()}
         self.session_therapists = {key: row[2] for key, row in db.sessions.items()}
         # New rows the file says are deleted: model -> [(key or (rupture key, position), deletion key)].
-        self.to_hide = {Client: [], TherapySession: [], RuptureEvent: [], RepairAttempt: []}
+        self.to_hide = {Client: [], TherapySession: [], RuptureEvent: [], RepairAttempt: [], AllianceCheck: []}
+        self.check_ids = {}  # new checks' keys -> ids, for those the file says are deleted
         # Existing sessions moved in time and ruptures moved to another session: the
         # repair attempts that hang off them are checked once everything is written.
         self.moved_sessions = []
@@ -681,6 +684,8 @@ class _Apply:
             return self.session_ids
         if model is RuptureEvent:
             return rupture_ids
+        if model is AllianceCheck:
+            return self.check_ids
         # Repair attempts have no key: their place among their rupture's attempts.
         wanted = {rupture_ids[key] for key, _ in marks}
         places, ids = {}, {}
@@ -723,12 +728,15 @@ class _Apply:
             check.submitted_at, check.declined = row.submitted_at, row.declined
             check.set_answers(row.answers)
             (updates if old else creates).append((row.session, check))
+            if old is None and row.deleted:
+                self.to_hide[AllianceCheck].append((row.key, row.deleted))
         tally.created, tally.updated = len(creates), len(updates)
         if not self.write:
             return
         for session_key, check in creates + updates:
             check.session_id = self.session_ids[session_key]
         AllianceCheck.objects.bulk_create([c for _, c in creates], batch_size=BATCH)
+        self.check_ids = {check.key: check.pk for _, check in creates}
         for _, check in updates:
             check.save()
 

@@ -75,8 +75,8 @@ TOP_FIELDS = frozenset({"format", "version", PSEUDONYMISED, "free_text", *SECTIO
 # Version 2's additions: the post-session alliance checks (checks app).
 SECTIONS_V2 = (*SECTIONS, "checks")
 TOP_FIELDS_V2 = frozenset({*TOP_FIELDS, "checks"})
-CHECK_FIELDS = frozenset({"id", "session", "respondent", "instrument", "version", "answers", "submitted_at",
-                          "declined"})
+CHECK_REQUIRED = ("answers", "declined", "id", "instrument", "respondent", "session", "submitted_at", "version")
+CHECK_FIELDS = frozenset({*CHECK_REQUIRED, "deleted"})
 RESPONDENTS = ("therapist", "client")
 USER_REQUIRED, USER_FIELDS = (
     ("username", "role"),
@@ -105,7 +105,8 @@ DELETION_REQUIRED = ("id", "at", "record")
 # `reason` is left out by an export without free text: a new deletion then says so.
 DELETION_FIELDS = frozenset({*DELETION_REQUIRED, "by", "reason"})
 REASON_NOT_IN_FILE = "(the reason was not in the imported file)"
-DELETED_RECORD_TYPES = ("client", "session", "rupture", "attempt")
+# What the app deletes on its own (attempts and checks go with their rupture or session).
+DELETED_RECORD_TYPES = ("client", "session", "rupture")
 # Version 2's optional additions (clinical depth): how a therapy ended, a rupture's risk
 # and whether the client declined relational talk, the stage an attempt reached.
 V2_FIELDS = {
@@ -179,8 +180,16 @@ class Existing:
     instruments: dict = field(default_factory=dict)  # (slug, version, respondent) -> items
     # Live checks of the file's sessions: (session key, respondent) -> check key.
     check_slots: dict = field(default_factory=dict)
-    # The file's checks already in the database, deleted ones too: key -> client code.
-    check_clients: dict = field(default_factory=dict)
+    # The file's checks already in the database, deleted ones too: key -> CheckFacts.
+    checks: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckFacts:
+    """An alliance check already in the database: whose it is, and the deletion hiding it."""
+
+    client: str
+    deleted: str | None = None
 
 
 @dataclass(slots=True)
@@ -263,6 +272,7 @@ class CheckRow:
     answers: dict
     submitted_at: datetime
     declined: bool
+    deleted: str | None = None
 
 
 @dataclass
@@ -421,7 +431,7 @@ def wanted_keys(doc) -> dict[str, set]:
     for check in _records(doc, "checks"):
         add(sessions, check.get("session"))
         add(checks, check.get("id"))
-    for section in ("clients", "sessions", "ruptures"):
+    for section in ("clients", "sessions", "ruptures", "checks"):
         for record in _records(doc, section):
             add(deletions, record.get("deleted"))
     for deletion in _records(doc, "deletions"):
@@ -898,19 +908,19 @@ class _Checker:
             self.problem(path, f"no client {_show(value)} in the file or the database")
 
     def alliance_check(self, record, path):
-        if not self.fields(record, path, tuple(sorted(CHECK_FIELDS)), CHECK_FIELDS):
+        if not self.fields(record, path, CHECK_REQUIRED, CHECK_FIELDS):
             return None
         n = self.count
         key = self.key(record["id"], f"{path}.id")
         session = record["session"]
         facts = self.session_ref(session, f"{path}.session")
+        before = self.existing.checks.get(key) if type(key) is str else None
+        deleted = self.deleted(record, path, "alliance check", before)
         if facts is not None:
-            # The format has no deleted checks: a check of a deleted session is not brought back.
-            self.under(path, None, facts.deleted, "session", session)
-            before = self.existing.check_clients.get(key) if type(key) is str else None
-            if before is not None and facts.client != before:
-                self.problem(f"{path}.session", f"check {_show(key)} is client {_show(before)}'s in the database; "
-                             f"an import cannot move it to a session of client {_show(facts.client)}")
+            self.under(path, deleted, facts.deleted, "session", session)
+            if before is not None and facts.client != before.client:
+                self.problem(f"{path}.session", f"check {_show(key)} is client {_show(before.client)}'s in the "
+                             f"database; an import cannot move it to a session of client {_show(facts.client)}")
         respondent = self.slug(record["respondent"], f"{path}.respondent", RESPONDENTS, "respondent")
         slug, version = record["instrument"], record["version"]
         items = None
@@ -935,6 +945,10 @@ class _Checker:
         submitted_at = self.timestamp(record["submitted_at"], f"{path}.submitted_at")
         if self.count != n:
             return None
+        row = CheckRow(key=key, session=session, respondent=respondent, instrument=slug, version=version,
+                       answers=answers, submitted_at=submitted_at, declined=declined, deleted=deleted)
+        if deleted is not None:
+            return row  # hidden: it takes no session's place (a live check may have taken it since)
         slot = (session, respondent)
         if slot in self.check_slots:
             self.problem(f"{path}.session", f"a second {respondent} check of session {_show(session)} "
@@ -946,8 +960,7 @@ class _Checker:
             self.problem(f"{path}.session", f"session {_show(session)} already has a {respondent} check, "
                          f"{_show(holder)}, in the database")
             return None
-        return CheckRow(key=key, session=session, respondent=respondent, instrument=slug, version=version,
-                        answers=answers, submitted_at=submitted_at, declined=declined)
+        return row
 
     def _answers(self, answers, items, path):
         by_slug = {item["slug"]: item for item in items}

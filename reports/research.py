@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
+from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, SessionStatus, TherapySession
 from supervision.measures import Period
@@ -91,7 +92,7 @@ def _numbering(t):
 def _params(period, salt):
     return {
         "held": SessionStatus.HELD.value, "start": period.start_at, "end": period.end_at,
-        "tz": timezone.get_current_timezone_name(), "repaired": ["resolved", "partially_resolved"],
+        "tz": timezone.get_current_timezone_name(), "repaired": list(v.REPAIRED_STATUSES),
         "salt": salt,
     }
 

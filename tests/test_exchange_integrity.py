@@ -78,6 +78,35 @@ def test_a_backup_with_deleted_records_round_trips_byte_for_byte_and_stays_hidde
     assert import_doc(json.loads(first)).problems  # the file now says deleted, the database not
 
 
+def test_a_backup_carries_the_checks_of_a_deleted_session_hidden(imported, shipped_instruments):
+    from checks.models import AllianceCheck
+
+    assert import_doc({**caseload(), "version": 2, "checks": [
+        therapist_check(), {**therapist_check("K-2", "S-2"), "respondent": "client", "answers": {}, "declined": True},
+    ]}).applied
+    deletion = deleted_session()
+    first = export_text()
+    doc = json.loads(first)
+    assert [(c["id"], c.get("deleted")) for c in doc["checks"]] == [("K-1", deletion.key), ("K-2", None)]
+
+    empty_the_database()
+    assert import_doc(json.loads(first)).applied
+    assert export_text() == first
+    assert list(AllianceCheck.objects.values_list("key", flat=True)) == ["K-2"]
+    session = TherapySession.all_objects.get(key="S-1")
+    restored = restore_deletion(deletion=session.deletion, by=make_user("admin", "root"), reason="Back.")
+    assert restored["checks.alliancecheck"] == 1 and AllianceCheck.objects.filter(key="K-1").exists()
+
+
+def test_a_deletion_the_app_cannot_make_is_refused_not_a_crash(imported):
+    doc = {**caseload(), "deletions": [{"id": "D-x", "at": "2026-11-20T10:00:00+00:00", "by": "dlee",
+                                        "reason": "?", "record": {"type": "attempt", "id": "1"}}]}
+    assert problems_of(doc) == [(
+        "deletions[0].record",
+        'expected {"type": client, session or rupture, "id": its key}, got {"type": "attempt", "id": "1"}',
+    )]
+
+
 def test_a_pseudonymised_export_leaves_deleted_records_out(imported):
     deleted_session()
     doc = json.loads(export_text(deidentify=True))
