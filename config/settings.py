@@ -267,8 +267,9 @@ STALLED_ESCALATE_DAYS = env_int("STALLED_ESCALATE_DAYS", 21, minimum=1)
 # where to read it (an intranet page or a document the clinic serves).
 RISK_PROTOCOL_NAME = env_str("RISK_PROTOCOL_NAME") or "the clinic's risk protocol"
 RISK_PROTOCOL_URL = env_str("RISK_PROTOCOL_URL", "")
-# A risk recorded on a session this many days old or newer tells the supervisor at once
-# (older ones, from an imported caseload, are history rather than news).
+# A risk logged or changed to in the app, or on a session this many days old or newer,
+# tells the supervisor at once and stays on their home page for this many days (an older
+# session's risk that came with an imported caseload is history rather than news).
 RISK_ALERT_DAYS = env_int("RISK_ALERT_DAYS", 14, minimum=1)
 
 # --- The client's alliance check -------------------------------------------------------
