@@ -139,13 +139,12 @@ def supervisor_home(user):
 
 
 def recent_risks(user, now=None):
-    """Risk concerns on the supervisees' recent sessions, newest first: told at once (6b)."""
-    now = now or timezone.now()
+    """The supervisees' risk concerns that are news, newest first: what the sweep alerts
+    the supervisor of, by the same definition (6b)."""
     return (
-        RuptureEvent.objects.visible_to(user).with_risk()
-        .filter(session__starts_at__gte=now - timedelta(days=settings.RISK_ALERT_DAYS))
+        RuptureEvent.objects.visible_to(user).risk_news(now)
         .select_related("session__client__therapist")
-        .order_by("-session__starts_at", "-pk")
+        .newest_news_first()
     )
 
 

@@ -267,8 +267,9 @@ STALLED_ESCALATE_DAYS = env_int("STALLED_ESCALATE_DAYS", 21, minimum=1)
 # where to read it (an intranet page or a document the clinic serves).
 RISK_PROTOCOL_NAME = env_str("RISK_PROTOCOL_NAME") or "the clinic's risk protocol"
 RISK_PROTOCOL_URL = env_str("RISK_PROTOCOL_URL", "")
-# A risk recorded on a session this many days old or newer tells the supervisor at once
-# (older ones, from an imported caseload, are history rather than news).
+# A risk logged or changed to in the app, or on a session this many days old or newer,
+# tells the supervisor at once and stays on their home page for this many days (an older
+# session's risk that came with an imported caseload is history rather than news).
 RISK_ALERT_DAYS = env_int("RISK_ALERT_DAYS", 14, minimum=1)
 
 # --- The client's alliance check -------------------------------------------------------
@@ -353,7 +354,9 @@ CACHES = {
 SUPERVISION_CACHE_SECONDS = env_int("SUPERVISION_CACHE_SECONDS", 60, minimum=0)
 
 # --- Alliance reports ------------------------------------------------------------------
-# Counts from 1 to REPORT_MIN_CELL - 1 are shown as "<N" in every format (0: no suppression).
+# Counts from 1 to REPORT_MIN_CELL - 1 are shown as "<REPORT_MIN_CELL" (e.g. "<10") in every
+# format (0 or 1: no suppression); `alliance_report --min-cell N` overrides it for one report.
+# Counts that would give a hidden one away by subtraction are hidden too, as "x" (README).
 REPORT_MIN_CELL = env_int("REPORT_MIN_CELL", 5, minimum=0)
 # The name on a report's cover.
 REPORT_CLINIC_NAME = env_str("REPORT_CLINIC_NAME", "The clinic")

@@ -470,6 +470,7 @@ class _Apply:
             [r.key for r in self.caseload.ruptures],
             "id",
             "version",
+            "risk_recorded_at",
             *(f"{name}_id" if name == "session" else name for name in self.RUPTURE_FIELDS),
         )
         ids = {key: row[0] for key, row in before_rows.items()}
@@ -480,7 +481,7 @@ class _Apply:
                 if row.deleted:
                     self.to_hide[RuptureEvent].append((row.key, row.deleted))
                 continue
-            rupture_id, version, *old = before
+            rupture_id, version, risk_recorded_at, *old = before
             new = [
                 self.session_ids.get(row.session),
                 row.kind,
@@ -502,16 +503,19 @@ class _Apply:
             if new[0] != old[0]:
                 self.moved_ruptures.append(rupture_id)
             # An update, not a replacement: created_at/by stay and the version moves on,
-            # so an edit open in the app is told about it.
+            # so an edit open in the app is told about it. A risk the file changes is
+            # history, not news recorded in the app (RuptureEventQuerySet.risk_news).
+            if new[11] != old[11]:
+                risk_recorded_at = None
             updates.append(
-                (rupture_id, *new, version + 1, self.now, self.session_therapists.get(row.session))
+                (rupture_id, *new, risk_recorded_at, version + 1, self.now, self.session_therapists.get(row.session))
             )
             tally.updated += 1
         tally.created = len(creates)
         if not self.write:
             return ids
         update_rows(
-            RuptureEvent, [*self.RUPTURE_FIELDS, "version", "updated_at", "updated_by"], updates
+            RuptureEvent, [*self.RUPTURE_FIELDS, "risk_recorded_at", "version", "updated_at", "updated_by"], updates
         )
         copy_rows(RuptureEvent, self.NEW_RUPTURE_COLUMNS, map(self._new_rupture, creates))
         ids.update(ids_by_key(RuptureEvent, "key", [row.key for row in creates]))

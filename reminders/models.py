@@ -6,7 +6,10 @@ from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reaso
 from checks.models import AllianceCheck
 from ruptures.models import Risk, RuptureEvent
 from ruptures.vocabulary import OPEN_STATUSES
-from sessions.models import SessionStatus, TherapySession, caseload_q
+from sessions.models import ClientStatus, SessionStatus, TherapySession, caseload_q
+
+# A stalled flag matters while its client is in therapy (active or paused).
+IN_THERAPY = sorted(set(ClientStatus.values) - {ClientStatus.DISCHARGED})
 
 
 class FlagQuerySet(models.QuerySet):
@@ -39,12 +42,15 @@ class FlagQuerySet(models.QuerySet):
     def stalled(self):
         """Stalled flags whose rupture is still open: a rupture with no next step.
 
-        They have no session, so they are reached through their rupture's client.
+        They have no session, so they are reached through their rupture's client. A
+        discharged client's are done with: recording how the therapy ended is the next
+        step (the flags stay, as history).
         """
         return self.filter(
             reason=FlagReason.STALLED, rupture__repair_status__in=sorted(OPEN_STATUSES),
             rupture__deleted_at__isnull=True, rupture__session__deleted_at__isnull=True,
             rupture__session__client__deleted_at__isnull=True,
+            rupture__session__client__status__in=IN_THERAPY,
         )
 
     def stalled_visible_to(self, user):

@@ -22,13 +22,16 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SupervisionLink, User
 from checks import meaning
+from reminders.models import RiskAlert
 from ruptures import vocabulary as v
+from ruptures.models import RuptureEvent
 from sessions.models import SessionStatus
 
 logger = logging.getLogger(__name__)
@@ -128,7 +131,9 @@ def sweep(*, now: datetime | None = None, window: timedelta | None = None,
 # STALLED_AFTER_DAYS after R's session (decided once those days have passed), or when the
 # first session after R's was a no-show or cancelled. One stalled flag per rupture, never
 # deleted; it escalates to the supervisor once R's session is STALLED_ESCALATE_DAYS old.
-# A discharged client's open ruptures are the discharge form's business, not a flag's.
+# A discharged client's open ruptures are the discharge form's business, not a flag's:
+# no stalled flag is raised, escalated or e-mailed for them, even one raised before the
+# discharge (Flag.objects.stalled() leaves them off the home pages too).
 
 _MISSED = f"'{SessionStatus.NO_SHOW}', '{SessionStatus.CANCELLED}'"
 _DISCHARGED = "'discharged'"
@@ -187,14 +192,17 @@ def raise_stalled_flags(*, now, client_id=None, clock=None) -> tuple[RaisedFlag,
 
 
 def escalate_stalled_flags(*, now, client_id=None) -> int:
-    """A stalled rupture still open STALLED_ESCALATE_DAYS after its session goes to the supervisor."""
+    """A stalled rupture still open STALLED_ESCALATE_DAYS after its session goes to the
+    supervisor, while its client is in therapy."""
     only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
     sql = f"""
         UPDATE reminders_flag AS f SET escalated = true
-        FROM ruptures_ruptureevent r, therapy_sessions_therapysession rs
+        FROM ruptures_ruptureevent r, therapy_sessions_therapysession rs, therapy_sessions_client c
         WHERE f.reason = 'stalled' AND NOT f.escalated
-          AND r.id = f.rupture_id AND rs.id = r.session_id
-          AND r.repair_status IN ({_OPEN}) AND r.deleted_at IS NULL AND rs.deleted_at IS NULL
+          AND r.id = f.rupture_id AND rs.id = r.session_id AND c.id = rs.client_id
+          AND r.repair_status IN ({_OPEN})
+          AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND c.deleted_at IS NULL
+          AND c.status <> {_DISCHARGED}
           AND rs.starts_at <= %(now)s - %(escalate)s
           {only_client}
     """
@@ -215,7 +223,12 @@ _HAS_CURRENT_SUPERVISOR = """EXISTS (
 
 
 def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[int, int]]:
-    """Claim the escalated stalled flags to e-mail to supervisors: [(flag id, therapist id)]."""
+    """Claim the escalated stalled flags to e-mail to supervisors: [(flag id, therapist id)].
+
+    The flags the supervisor's home lists (Flag.objects.stalled().without_next_session()):
+    a client in therapy with nothing booked. A booking made later is a next step, and
+    the flags before that session take over.
+    """
     only_client = "AND rs.client_id = %(client)s" if client_id is not None else ""
     sql = f"""
         UPDATE reminders_flag AS f SET escalation_claimed_at = %(clock)s
@@ -224,6 +237,12 @@ def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[i
           AND r.id = f.rupture_id AND rs.id = r.session_id AND c.id = rs.client_id
           AND r.repair_status IN ({_OPEN})
           AND r.deleted_at IS NULL AND rs.deleted_at IS NULL AND c.deleted_at IS NULL
+          AND c.status <> {_DISCHARGED}
+          AND NOT EXISTS (
+              SELECT 1 FROM therapy_sessions_therapysession n
+              WHERE n.client_id = c.id AND n.status = {_SCHEDULED} AND n.starts_at >= %(now)s
+                AND n.deleted_at IS NULL
+          )
           {only_client}
           AND f.escalation_notified_at IS NULL
           AND (f.escalation_claimed_at IS NULL OR f.escalation_claimed_at < %(stale)s)
@@ -231,7 +250,8 @@ def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[i
         RETURNING f.id, c.therapist_id
     """
     params = {
-        "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id, "today": timezone.localdate(now),
+        "now": now, "clock": clock, "stale": clock - CLAIM_LEASE, "client": client_id,
+        "today": timezone.localdate(now),
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -242,29 +262,24 @@ def claim_stalled_for_supervisors(*, now, clock, client_id=None) -> list[tuple[i
 
 
 def raise_risk_alerts(*, now, client_id=None, clock=None) -> int:
-    """One alert per rupture and risk recorded on a recent session; how many were new."""
-    only_client = "AND s.client_id = %(client)s" if client_id is not None else ""
+    """One alert per rupture and risk that is news (RuptureEvent.objects.risk_news, the
+    supervisor's home's own list); how many were new."""
+    news = RuptureEvent.objects.filter(
+        session__deleted_at__isnull=True, session__client__deleted_at__isnull=True
+    ).risk_news(now)
+    if client_id is not None:
+        news = news.filter(session__client_id=client_id)
+    told = RiskAlert.objects.filter(rupture=OuterRef("pk"), risk=OuterRef("risk"))
+    select, params = news.exclude(Exists(told)).order_by().values_list("id", "risk").query.sql_with_params()
+    # ORDER BY: two sweeps inserting the same alerts lock them in the same order.
     sql = f"""
         INSERT INTO reminders_riskalert (rupture_id, risk, raised_at)
-        SELECT r.id, r.risk, %(clock)s
-        FROM ruptures_ruptureevent r
-        JOIN therapy_sessions_therapysession s ON s.id = r.session_id
-        JOIN therapy_sessions_client c ON c.id = s.client_id
-        WHERE r.risk <> 'none' AND s.starts_at >= %(since)s
-          AND r.deleted_at IS NULL AND s.deleted_at IS NULL AND c.deleted_at IS NULL
-          {only_client}
-          AND NOT EXISTS (
-              SELECT 1 FROM reminders_riskalert a WHERE a.rupture_id = r.id AND a.risk = r.risk
-          )
-        ORDER BY r.id
+        SELECT news.id, news.risk, %s FROM ({select}) AS news
+        ORDER BY news.id
         ON CONFLICT (rupture_id, risk) DO NOTHING
     """
-    params = {
-        "clock": clock or timezone.now(), "client": client_id,
-        "since": now - timedelta(days=settings.RISK_ALERT_DAYS),
-    }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [clock or timezone.now(), *params])
         return cursor.rowcount
 
 
@@ -296,9 +311,10 @@ def claim_risk_alerts(*, now, clock, client_id=None) -> list[tuple[int, int]]:
         return cursor.fetchall()
 
 
-def _supervisor_letters(claimed, *, now, template, count):
+def _supervisor_letters(claimed, *, now, template, counts):
     """One letter per current supervisor for the claimed (id, therapist id) rows, with the
-    ids it carries: each supervisor hears of all their supervisees' rows in one e-mail."""
+    ids it carries: each supervisor hears of all their supervisees' rows in one e-mail.
+    `counts(ids)` gives the letter's numbers."""
     by_therapist = defaultdict(list)
     for pk, therapist_id in claimed:
         by_therapist[therapist_id].append(pk)
@@ -306,7 +322,7 @@ def _supervisor_letters(claimed, *, now, template, count):
     for supervisor, therapists in _current_supervisors(now, by_therapist).items():
         ids = [pk for t in therapists for pk in by_therapist[t.pk]]
         supervisees = [(str(t), len(by_therapist[t.pk])) for t in therapists]
-        letters.append((ids, _letter(template, supervisor, {count: len(ids), "supervisees": supervisees})))
+        letters.append((ids, _letter(template, supervisor, {**counts(ids), "supervisees": supervisees})))
     return letters
 
 
@@ -315,7 +331,7 @@ def notify_risk_alerts(*, now, client_id=None, clock=None) -> Notified:
     claimed = claim_risk_alerts(now=now, clock=clock, client_id=client_id)
     if not claimed:
         return Notified()
-    outcome = _send(_supervisor_letters(claimed, now=now, template="risk", count="alerts"))
+    outcome = _send(_supervisor_letters(claimed, now=now, template="risk", counts=lambda ids: {"alerts": len(ids)}))
     unsent = {pk for pk, _ in claimed} - outcome.sent
     _settle("claimed_at", "notified_at", clock=clock, sent=outcome.sent, unsent=unsent,
             table="reminders_riskalert")
@@ -603,11 +619,20 @@ def _notify_therapists(*, now, client_id, clock) -> Notified:
 
 
 def _notify_supervisors(*, now, client_id, clock) -> Notified:
-    claimed = claim_for_supervisors(now=now, clock=clock, client_id=client_id)
-    claimed += claim_stalled_for_supervisors(now=now, clock=clock, client_id=client_id)
+    before_sessions = claim_for_supervisors(now=now, clock=clock, client_id=client_id)
+    stalled = claim_stalled_for_supervisors(now=now, clock=clock, client_id=client_id)
+    claimed = before_sessions + stalled
     if not claimed:
         return Notified()
-    outcome = _send(_supervisor_letters(claimed, now=now, template="supervisor", count="flags"))
+    stalled_ids = {pk for pk, _ in stalled}
+
+    def counts(ids):
+        # Said apart: a stalled flag has no session, the others are before one.
+        n_stalled = sum(pk in stalled_ids for pk in ids)
+        return {"flags": len(ids), "before_sessions": len(ids) - n_stalled, "stalled": n_stalled,
+                "stalled_days": settings.STALLED_ESCALATE_DAYS}
+
+    outcome = _send(_supervisor_letters(claimed, now=now, template="supervisor", counts=counts))
     # A flag goes to every current supervisor of its therapist: it is done once one
     # e-mail carrying it went out. The rest (a failed e-mail, or a supervision that
     # ended between the claim and the read) are handed back for a later sweep.

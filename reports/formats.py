@@ -9,7 +9,7 @@ import io
 from datetime import datetime, time, timedelta
 
 from reports.metrics import COUNT, DAYS, KAPPA, METRICS, RATE
-from reports.report import SUPPRESSED, Report, n_text, value_text
+from reports.report import Report, n_text, value_text
 
 CSV_HEADER = ["period_start", "period_end", "group_type", "group", "metric", "value", "n"]
 # A spreadsheet runs a cell that starts with one of these as a formula.
@@ -93,11 +93,11 @@ def _table_sheet(book, title, fmt, report, rows):
             c = pf.cells[group][metric.slug]
             col = 4 + 2 * i
             if c.value_hidden:
-                sheet.write_string(r, col, SUPPRESSED)
+                sheet.write_string(r, col, c.value_mark)
             elif c.value is not None:
                 sheet.write_number(r, col, c.value, fmt[metric.kind])
             if c.n_hidden:
-                sheet.write_string(r, col + 1, SUPPRESSED)
+                sheet.write_string(r, col + 1, c.n_mark)
             else:
                 sheet.write_number(r, col + 1, c.n, fmt[COUNT])
     if not rows:
@@ -222,7 +222,12 @@ def _suppression_note(report):
     if m <= 1:
         return "No small-cell suppression was applied (the operator turned it off)."
     return (f"Privacy of small numbers: any count from 1 to {m - 1} is shown as <{m}, and a rate or "
-            f"median built on such a count is hidden too.")
+            f"median built on such a count is hidden too. Where a total is shown, a hidden count could "
+            f"still be worked out by subtraction (the first row of a table is the sum of the rows below "
+            f"it, the whole period the sum of its months, the kinds and the repair statuses add up to "
+            f"the ruptures, and the endings to the clients discharged): there the smallest other count that adds "
+            f"up to the same total is hidden as well, shown as x because it may be of any size, and so is "
+            f"any rate built on it, until no hidden count can be worked out that way; the totals stay.")
 
 
 def _trend_chart(report):

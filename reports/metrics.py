@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, ClientStatus, SessionStatus, TherapySession
-from supervision.measures import OPEN_TOO_LONG_DAYS, Measures, Period, measure
+from supervision.measures import OPEN_TOO_LONG_DAYS, STATUS_SLUGS, Measures, Period, measure
 
 COUNT, RATE, DAYS, KAPPA = "count", "rate", "days", "kappa"
 
@@ -39,37 +40,6 @@ class Figures:
     dropouts_after_open: int = 0
 
 
-@dataclass(frozen=True)
-class Metric:
-    slug: str
-    label: str
-    kind: str
-    # The count a figure shows (a count, or a rate's numerator) and its denominator n.
-    part: Callable[[Figures], int | float | None]
-    n: Callable[[Figures], int]
-    definition: str
-    section: str
-
-    def value(self, figures):
-        part = self.part(figures)
-        if self.kind == RATE:
-            n = self.n(figures)
-            return part / n if n else None
-        return part
-
-
-def _m(name):
-    return lambda f: getattr(f.m, name)
-
-
-def _held(f):
-    return f.m.held_sessions
-
-
-def _ruptures(f):
-    return f.m.ruptures
-
-
 ACTIVITY, RUPTURES, REPAIR, FOLLOW = "Activity", "Ruptures", "Repair", "Follow-through"
 VOICE, ENDINGS = "The client's voice", "Endings"
 # How a therapy ended (Client.ending), each as the figure `ended_<ending>`.
@@ -78,84 +48,145 @@ ENDING_LABELS = {"planned": "Planned endings", "dropout": "Dropouts", "transfer"
 DROPOUT_WINDOW_DAYS = 30
 
 
+def _m(name):
+    return lambda f: getattr(f.m, name)
+
+
 def _ending(slug):
     return lambda f: f.endings.get(slug, 0)
 
 
-def _discharged(f):
-    return f.discharged
+# The counts the figures are made of, each by name: a figure shows one (a count, or a share's
+# numerator) over another (its n). Small-number suppression hides counts, never a single
+# figure, so a count hidden where it is a figure is hidden where it is an n too.
+COUNTS: dict[str, Callable[[Figures], int]] = {
+    **{name: _m(name) for name in (
+        "held_sessions", "logged_sessions", "ruptures", "withdrawal", "confrontation", "therapist_side",
+        *STATUS_SLUGS, "repaired_same_session", "repair_dated", "open_over_14_days",
+        "therapist_checks", "client_checks", "client_reported", "unlogged")},
+    "discussed": lambda f: f.m.ruptures - f.m.undiscussed,
+    "tension_pairs": lambda f: f.m.agreement.n,
+    "tension_agreed": lambda f: f.m.agreement.agreed,
+    "flags_raised": lambda f: f.flags_raised,
+    "flags_due": lambda f: f.flags_due,
+    "flags_handled": lambda f: f.flags_handled,
+    "escalations": lambda f: f.escalations,
+    "discharged": lambda f: f.discharged,
+    **{f"ended_{slug}": _ending(slug) for slug in ENDING_LABELS},
+    "dropouts_after_open": lambda f: f.dropouts_after_open,
+}
+
+
+# Counts that make up another within one group and period, shown beside them as their n:
+# each rupture is of one kind and has one repair status, and each client discharged has at
+# most one ending (none if discharged before the form asked), so subtraction works here too.
+PARTS_OF = (
+    ("ruptures", tuple(slug for slug, _ in v.KINDS)),
+    ("ruptures", STATUS_SLUGS),
+    ("discharged", tuple(f"ended_{slug}" for slug in ENDING_LABELS)),
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    slug: str
+    label: str
+    kind: str
+    # The count a figure shows (a count, or a share's numerator; none for a median or a
+    # kappa) and the count it is over, its n: names in COUNTS.
+    part: str | None
+    n: str
+    definition: str
+    section: str
+    # A median's or a kappa's own value (it is no count).
+    figure: Callable[[Figures], float | None] | None = None
+
+    def value(self, figures):
+        if self.figure is not None:
+            return self.figure(figures)
+        part = COUNTS[self.part](figures)
+        if self.kind == RATE:
+            n = self.count_n(figures)
+            return part / n if n else None
+        return part
+
+    def count_n(self, figures) -> int:
+        return COUNTS[self.n](figures)
+
 
 METRICS = [
-    Metric("held_sessions", "Sessions held", COUNT, _held, _held,
+    Metric("held_sessions", "Sessions held", COUNT, "held_sessions", "held_sessions",
            "Sessions marked held that started in the period.", ACTIVITY),
-    Metric("logging_completeness", "Logging completeness", RATE, _m("logged_sessions"), _held,
-           "Of the sessions held, the share with a rupture logged or “no rupture” noted.", ACTIVITY),
-    Metric("ruptures", "Ruptures", COUNT, _ruptures, _held,
+    Metric("logging_completeness", "Logging completeness", RATE, "logged_sessions", "held_sessions",
+           "Of the sessions held, the share with any of: a rupture logged, “no rupture” noted, or the "
+           "therapist's alliance check answered.", ACTIVITY),
+    Metric("ruptures", "Ruptures", COUNT, "ruptures", "held_sessions",
            "Ruptures logged for sessions held in the period (n: those sessions). More ruptures "
            "logged often means more noticed, not a worse alliance.", RUPTURES),
-    Metric("ruptures_per_held_session", "Ruptures per held session", RATE, _ruptures, _held,
+    Metric("ruptures_per_held_session", "Ruptures per held session", RATE, "ruptures", "held_sessions",
            "Ruptures divided by sessions held.", RUPTURES),
-    Metric("withdrawal", "Withdrawal", COUNT, _m("withdrawal"), _ruptures,
+    Metric("withdrawal", "Withdrawal", COUNT, "withdrawal", "ruptures",
            "Ruptures logged as withdrawal (n: all ruptures).", RUPTURES),
-    Metric("confrontation", "Confrontation", COUNT, _m("confrontation"), _ruptures,
+    Metric("confrontation", "Confrontation", COUNT, "confrontation", "ruptures",
            "Ruptures logged as confrontation (n: all ruptures).", RUPTURES),
-    Metric("therapist_side", "Therapist-side", COUNT, _m("therapist_side"), _ruptures,
+    Metric("therapist_side", "Therapist-side", COUNT, "therapist_side", "ruptures",
            "Ruptures where the therapist moved away or against (n: all ruptures).", RUPTURES),
-    Metric("resolved", "Resolved", COUNT, _m("resolved"), _ruptures,
+    Metric("resolved", "Resolved", COUNT, "resolved", "ruptures",
            "Ruptures of the period whose status is resolved at the report's time.", REPAIR),
-    Metric("partially_resolved", "Partially resolved", COUNT, _m("partially_resolved"), _ruptures,
+    Metric("partially_resolved", "Partially resolved", COUNT, "partially_resolved", "ruptures",
            "Ruptures of the period whose status is partially resolved (never merged with resolved).",
            REPAIR),
-    Metric("unresolved", "Unresolved", COUNT, _m("unresolved"), _ruptures,
+    Metric("unresolved", "Unresolved", COUNT, "unresolved", "ruptures",
            "Ruptures of the period whose status is unresolved.", REPAIR),
-    Metric("attempted", "Attempted", COUNT, _m("attempted"), _ruptures,
+    Metric("attempted", "Attempted", COUNT, "attempted", "ruptures",
            "Ruptures of the period with a repair attempted and no outcome settled.", REPAIR),
-    Metric("unaddressed", "Unaddressed", COUNT, _m("unaddressed"), _ruptures,
+    Metric("unaddressed", "Unaddressed", COUNT, "unaddressed", "ruptures",
            "Ruptures of the period with nothing done about them yet.", REPAIR),
-    Metric("repaired_same_session", "Repaired in the same session", COUNT, _m("repaired_same_session"),
-           _ruptures, "Resolved or partially resolved ruptures with a successful attempt in the "
+    Metric("repaired_same_session", "Repaired in the same session", COUNT, "repaired_same_session",
+           "ruptures", "Resolved or partially resolved ruptures with a successful attempt in the "
            "rupture's own session.", REPAIR),
-    Metric("median_days_to_repair", "Median days to repair", DAYS, _m("median_days"), _m("repair_dated"),
+    Metric("median_days_to_repair", "Median days to repair", DAYS, None, "repair_dated",
            "For repaired ruptures with a dated attempt, the days from the rupture's session to the "
-           "session of the first resolving attempt; the middle value (n: those ruptures).", REPAIR),
-    Metric("open_over_14_days", f"Open over {OPEN_TOO_LONG_DAYS} days", COUNT, _m("open_over_14_days"),
-           _ruptures, f"Ruptures of the period still open at the report's time whose session was more "
+           "session of the first resolving attempt; the middle value (n: those ruptures).", REPAIR,
+           figure=_m("median_days")),
+    Metric("open_over_14_days", f"Open over {OPEN_TOO_LONG_DAYS} days", COUNT, "open_over_14_days",
+           "ruptures", f"Ruptures of the period still open at the report's time whose session was more "
            f"than {OPEN_TOO_LONG_DAYS} days before it.", REPAIR),
-    Metric("flags_raised", "Flags raised", COUNT, lambda f: f.flags_raised, lambda f: f.flags_raised,
+    Metric("flags_raised", "Flags raised", COUNT, "flags_raised", "flags_raised",
            "Reminders raised in the period: an open rupture flagged before the client's next session.",
            FOLLOW),
     Metric("flags_handled_before_session", "Flags handled before the session", RATE,
-           lambda f: f.flags_handled, lambda f: f.flags_due,
+           "flags_handled", "flags_due",
            "Of the flags raised in the period whose session has begun, the share with a repair attempt "
            "recorded or the repair status changed between the flag and the session's start.", FOLLOW),
-    Metric("escalations", "Escalations", COUNT, lambda f: f.escalations, lambda f: f.flags_raised,
+    Metric("escalations", "Escalations", COUNT, "escalations", "flags_raised",
            "Flags raised in the period that went to the supervisor too (intensity 4-5, or carried over).",
            FOLLOW),
-    Metric("discussed_in_supervision", "Discussed in supervision", COUNT,
-           lambda f: f.m.ruptures - f.m.undiscussed, _ruptures,
+    Metric("discussed_in_supervision", "Discussed in supervision", COUNT, "discussed", "ruptures",
            "Ruptures of the period a supervisor has marked “discussed in supervision”.", FOLLOW),
-    Metric("therapist_check_completion", "Therapist check completion", RATE, _m("therapist_checks"), _held,
-           "Of the sessions held, the share with the therapist's alliance check answered.", VOICE),
-    Metric("client_check_completion", "Client check completion", RATE, _m("client_checks"), _held,
+    Metric("therapist_check_completion", "Therapist check completion", RATE, "therapist_checks",
+           "held_sessions", "Of the sessions held, the share with the therapist's alliance check answered.",
+           VOICE),
+    Metric("client_check_completion", "Client check completion", RATE, "client_checks", "held_sessions",
            "Of the sessions held, the share with the client's alliance check answered (a client who "
            "declined did not answer).", VOICE),
-    Metric("client_reported_ruptures", "Client-reported ruptures", COUNT, _m("client_reported"),
-           _m("client_checks"), "Client checks reporting a rupture: tension yes, or intensity 3 or more, or "
-           "worked through 2 or less (n: client checks answered). Clients report fewer than therapists.", VOICE),
-    Metric("tension_agreement", "Agreement on tension", RATE, lambda f: f.m.agreement.agreed,
-           lambda f: f.m.agreement.n, "Of the sessions where both answered tension yes or no (rather not "
-           "say left out), the share where they gave the same answer.", VOICE),
-    Metric("tension_kappa", "Cohen's kappa on tension", KAPPA, lambda f: f.m.agreement.kappa,
-           lambda f: f.m.agreement.n, "Agreement on tension beyond chance (1 = full, 0 = chance); empty when "
-           "chance agreement is total. n: the same sessions as the agreement.", VOICE),
-    Metric("unlogged_client_reported", "Unlogged client-reported ruptures", COUNT, _m("unlogged"),
-           _m("client_checks"), "Client-reported ruptures in sessions where the therapist logged no rupture "
+    Metric("client_reported_ruptures", "Client-reported ruptures", COUNT, "client_reported", "client_checks",
+           "Client checks reporting a rupture: tension yes, or intensity 3 or more, or worked through 2 "
+           "or less (n: client checks answered). Clients report fewer than therapists.", VOICE),
+    Metric("tension_agreement", "Agreement on tension", RATE, "tension_agreed", "tension_pairs",
+           "Of the sessions where both answered tension yes or no (rather not say left out), the share "
+           "where they gave the same answer.", VOICE),
+    Metric("tension_kappa", "Cohen's kappa on tension", KAPPA, None, "tension_pairs",
+           "Agreement on tension beyond chance (1 = full, 0 = chance); empty when chance agreement is "
+           "total. n: the same sessions as the agreement.", VOICE, figure=lambda f: f.m.agreement.kappa),
+    Metric("unlogged_client_reported", "Unlogged client-reported ruptures", COUNT, "unlogged",
+           "client_checks", "Client-reported ruptures in sessions where the therapist logged no rupture "
            "and answered tension no (or nothing): the most useful to discuss.", VOICE),
-    *(Metric(f"ended_{slug}", label, COUNT, _ending(slug), _discharged,
+    *(Metric(f"ended_{slug}", label, COUNT, f"ended_{slug}", "discharged",
              f"Clients discharged in the period whose therapy ended as “{slug}” on the discharge form "
              f"(n: clients discharged in the period).", ENDINGS) for slug, label in ENDING_LABELS.items()),
-    Metric("dropout_after_open_rupture", "Dropouts after an open rupture", COUNT,
-           lambda f: f.dropouts_after_open, _ending("dropout"),
+    Metric("dropout_after_open_rupture", "Dropouts after an open rupture", COUNT, "dropouts_after_open",
+           "ended_dropout",
            f"Dropouts discharged in the period with a rupture still open at the report's time from a "
            f"session held in the {DROPOUT_WINDOW_DAYS} days (of 24 hours) up to the discharge (n: dropouts).",
            ENDINGS),

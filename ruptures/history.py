@@ -15,7 +15,7 @@ from ruptures.models import RuptureEvent
 # Bookkeeping that changes with every save and says nothing a reader needs; deletions
 # are told from the Deletion they belong to, with the record they started from.
 SKIPPED = {"pgh_id", "pgh_created_at", "pgh_label", "pgh_obj", "pgh_context", "id", "version",
-           "created_at", "created_by", "updated_at", "updated_by", "key",
+           "created_at", "created_by", "updated_at", "updated_by", "key", "risk_recorded_at",
            "deleted_at", "deleted_by", "deletion_reason", "deletion"}
 
 # Apps above this one add their own entries (supervision notes) by registering a

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pghistory
 import pgtrigger
 from django.conf import settings
@@ -5,7 +7,9 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Count, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.records import FREE_TEXT_MAX, AliveManager, ClinicalRecord, deletion_recorded, reason_given, within_limit
 from ruptures import vocabulary as v
@@ -52,6 +56,21 @@ class RuptureEventQuerySet(models.QuerySet):
     def with_risk(self):
         return self.exclude(risk=Risk.NONE)
 
+    def risk_news(self, now=None):
+        """Risks that are news to the record (6b): what the sweep alerts supervisors of and
+        what their home page lists, one definition for both.
+
+        A risk is news for RISK_ALERT_DAYS after it was logged or changed to in the app
+        (`risk_recorded_at`), however old its session (a therapist logging late), or while
+        its session is that recent (a recent session imported). An import of older
+        history leaves `risk_recorded_at` empty, so it tells nobody.
+        """
+        since = (now or timezone.now()) - timedelta(days=settings.RISK_ALERT_DAYS)
+        return self.with_risk().filter(Q(risk_recorded_at__gte=since) | Q(session__starts_at__gte=since))
+
+    def newest_news_first(self):
+        return self.order_by(Coalesce("risk_recorded_at", "session__starts_at").desc(), "-pk")
+
 
 @pghistory.track(append_only=True, level=pgtrigger.Statement)
 class RuptureEvent(ClinicalRecord):
@@ -82,6 +101,12 @@ class RuptureEvent(ClinicalRecord):
     )
     # Section 6b: safety comes before the relationship.
     risk = models.CharField("risk concern", max_length=16, choices=Risk.choices, default=Risk.NONE)
+    # When a save in the app logged this risk or changed the rupture to it (6b): a risk
+    # is news to the supervisor from then, whatever the session's date. Empty with no
+    # risk, and for a risk that came with an import (history: the session's date decides).
+    # created_at and updated_at cannot say it: an import stamps both with its own time,
+    # and any edit moves updated_at.
+    risk_recorded_at = models.DateTimeField(null=True, blank=True, editable=False)
     declined_relational_talk = models.BooleanField(
         "the client declined to talk about our relationship", default=False
     )
@@ -123,6 +148,9 @@ class RuptureEvent(ClinicalRecord):
             ),
             models.CheckConstraint(condition=Q(risk__in=Risk.values), name="rupture_risk_valid"),
             models.CheckConstraint(
+                condition=~Q(risk="none") | Q(risk_recorded_at__isnull=True), name="rupture_no_risk_no_risk_time"
+            ),
+            models.CheckConstraint(
                 condition=Q(markers__contained_by=Marker.values), name="rupture_markers_known"
             ),
             models.CheckConstraint(
@@ -145,7 +173,9 @@ class RuptureEvent(ClinicalRecord):
                 fields=["session"], condition=Q(repair_status__in=OPEN_STATUSES),
                 name="rupture_open_by_session",
             ),
-            # The sweep's risk alerts and the supervisor's home page: ruptures with a risk.
+            # The sweep's risk alerts and the supervisor's home page: ruptures with a risk
+            # (risk_news). No index on risk_recorded_at: its OR with the session's date
+            # spans two tables, so the plans read this index (EXPLAIN'd on the large demo).
             models.Index(fields=["session"], condition=~Q(risk="none"), name="rupture_with_risk"),
         ]
 

@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from audit.signals import caseload_changed
-from ruptures.models import RepairAttempt, RuptureEvent
+from ruptures.models import RepairAttempt, Risk, RuptureEvent
 from sessions.models import SessionStatus, TherapySession
 
 # The fields a therapist edits on the rupture form, in the order the form shows them.
@@ -41,6 +41,8 @@ def log_rupture(*, session: TherapySession, data: dict, by) -> RuptureEvent:
         TherapySession.objects.filter(pk=session.pk).update(status=SessionStatus.HELD)
         session.status = SessionStatus.HELD
     fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
+    if fields.get("risk", Risk.NONE) != Risk.NONE:
+        fields["risk_recorded_at"] = timezone.now()
     # The sweep this asks for also tells the supervisor at once of a risk (domain 6b).
     caseload_changed.send(sender=RuptureEvent, client_id=session.client_id)
     return RuptureEvent.objects.create(session=session, created_by=by, updated_by=by, **fields)
@@ -79,13 +81,27 @@ def record_attempt(*, rupture: RuptureEvent, session: TherapySession, strategy: 
     return attempt
 
 
+def _risk_recorded(fields, now):
+    """The risk's time for an edit (6b): now when the edit sets a new risk, kept when the
+    risk stays as it was, none without a risk. Read from the row being updated, so it
+    holds whoever saved in between."""
+    if "risk" not in fields:
+        return {}
+    if fields["risk"] == Risk.NONE:
+        return {"risk_recorded_at": None}
+    return {"risk_recorded_at": Case(
+        When(risk=fields["risk"], then=F("risk_recorded_at")), default=Value(now),
+    )}
+
+
 def _conditional_update(rupture, fields, expected_version, by):
     """UPDATE ... WHERE version = expected: the second of two concurrent saves loses loudly."""
     if type(expected_version) is not int:
         # Never "the version in hand": that would let an edit overwrite one it never saw.
         raise ValueError("an edit names the version it started from")
+    now = timezone.now()
     changed = RuptureEvent.objects.filter(pk=rupture.pk, version=expected_version).update(
-        **fields, version=F("version") + 1, updated_by=by, updated_at=timezone.now()
+        **fields, **_risk_recorded(fields, now), version=F("version") + 1, updated_by=by, updated_at=now
     )
     if not changed:
         current = RuptureEvent.objects.select_related("updated_by").get(pk=rupture.pk)

@@ -10,6 +10,7 @@ from reminders.models import RiskAlert
 from reminders.sweep import sweep
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client
+from tests.conftest import login
 from tests.factories import make_attempt, make_client, make_rupture, make_session, make_user, supervise
 
 HOPELESS = {
@@ -161,6 +162,104 @@ def test_the_supervisor_home_leaves_out_other_therapists_risks(as_supervisor, ot
 def now_rupture_with_risk(client_record):
     return make_rupture(make_session(client_record), markers=["self_criticism_hopelessness"], intensity=5,
                         risk="self_harm")
+
+
+# --- A risk is news when the app records it, however old the session ----------------------------
+
+
+def told(supervisor, mailoutbox):
+    return [m for m in mailoutbox if m.to == [supervisor.email] and "risk concern" in m.subject]
+
+
+@pytest.fixture
+def old_session(client_record, settings):
+    """A session older than the alert window: the therapist logs it late."""
+    return make_session(client_record, days_ago=settings.RISK_ALERT_DAYS + 1)
+
+
+def test_a_risk_logged_late_tells_the_supervisor_at_once(
+    as_therapist, old_session, supervisor, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_therapist.post(new_url(old_session), {**HOPELESS, "risk": "self_harm"})
+    assert response.status_code == 302
+    rupture = RuptureEvent.objects.get()
+    assert rupture.risk_recorded_at is not None
+    assert RiskAlert.objects.get().notified_at is not None
+    assert len(told(supervisor, mailoutbox)) == 1
+    login(as_therapist, supervisor)
+    assert list(as_therapist.get("/").context["risks"]) == [rupture]
+
+
+def test_an_edit_to_a_risk_on_an_old_session_tells_the_supervisor_too(
+    as_therapist, old_session, supervisor, mailoutbox, django_capture_on_commit_callbacks
+):
+    rupture = make_rupture(old_session, markers=["self_criticism_hopelessness"], intensity=5, risk="none")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_therapist.post(
+            f"/ruptures/{rupture.pk}/edit", {**HOPELESS, "risk": "acute_crisis", "version": rupture.version}
+        )
+    assert response.status_code == 302
+    assert list(RiskAlert.objects.values_list("rupture", "risk")) == [(rupture.pk, "acute_crisis")]
+    assert len(told(supervisor, mailoutbox)) == 1
+
+
+def test_an_edit_keeps_the_risks_time_unless_it_changes_the_risk(as_therapist, old_session):
+    as_therapist.post(new_url(old_session), {**HOPELESS, "risk": "self_harm"})
+    rupture = RuptureEvent.objects.get()
+    first = rupture.risk_recorded_at
+    edit = {**HOPELESS, "risk": "self_harm", "plan": "Ask about the weekend.", "version": rupture.version}
+    assert as_therapist.post(f"/ruptures/{rupture.pk}/edit", edit).status_code == 302
+    rupture.refresh_from_db()
+    assert rupture.plan == "Ask about the weekend." and rupture.risk_recorded_at == first
+    edit = {**HOPELESS, "risk": "safeguarding", "version": rupture.version}
+    assert as_therapist.post(f"/ruptures/{rupture.pk}/edit", edit).status_code == 302
+    rupture.refresh_from_db()
+    assert rupture.risk_recorded_at > first
+    edit = {**HOPELESS, "risk": "none", "version": rupture.version}
+    assert as_therapist.post(f"/ruptures/{rupture.pk}/edit", edit).status_code == 302
+    rupture.refresh_from_db()
+    assert rupture.risk_recorded_at is None
+
+
+def test_an_old_risk_from_an_import_stays_history_when_edited_without_changing_it(
+    as_therapist, old_session, supervisor, mailoutbox, django_capture_on_commit_callbacks
+):
+    rupture = make_rupture(old_session, markers=["self_criticism_hopelessness"], intensity=5, risk="harm_to_others")
+    with django_capture_on_commit_callbacks(execute=True):
+        as_therapist.post(f"/ruptures/{rupture.pk}/edit",
+                          {**HOPELESS, "risk": "harm_to_others", "plan": "Review.", "version": rupture.version})
+    rupture.refresh_from_db()
+    assert rupture.plan == "Review." and rupture.risk_recorded_at is None
+    assert not RiskAlert.objects.exists() and not told(supervisor, mailoutbox)
+
+
+def test_the_supervisors_list_is_what_was_alerted(client_record, supervisor, settings):
+    from accounts.views import recent_risks
+
+    days = timedelta(days=settings.RISK_ALERT_DAYS)
+    now = timezone.now()
+    old = make_session(client_record, starts_at=now - days - timedelta(days=5))
+    recent = make_session(client_record, starts_at=now - timedelta(days=2))
+    late = make_rupture(old, risk="self_harm", risk_recorded_at=now - timedelta(hours=1))
+    from_import = make_rupture(recent, risk="safeguarding")
+    make_rupture(old, risk="self_harm")  # imported history
+    make_rupture(old, risk="acute_crisis", risk_recorded_at=now - days - timedelta(hours=1))  # told long ago
+    make_rupture(recent)  # no risk
+    sweep(now=now)
+    alerted = {a.rupture for a in RiskAlert.objects.select_related("rupture")}
+    listed = list(recent_risks(supervisor, now=now))
+    assert listed == [late, from_import]  # newest news first
+    assert set(listed) == alerted
+    # Both leave the list once they stop being news, and nothing more is raised.
+    later = now + days + timedelta(days=1)
+    assert list(recent_risks(supervisor, now=later)) == []
+    assert sweep(now=later).risk_alerts == 0
+
+
+def test_a_rupture_cannot_have_a_risks_time_without_a_risk(rupture):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RuptureEvent.objects.filter(pk=rupture.pk).update(risk_recorded_at=timezone.now())
 
 
 # --- Stages, session number ------------------------------------------------------------------

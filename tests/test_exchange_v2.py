@@ -9,6 +9,7 @@ from django.utils import timezone
 from reminders.models import RiskAlert
 from reminders.sweep import sweep
 from ruptures.models import RepairAttempt, RuptureEvent
+from ruptures.services import update_rupture
 from sessions.models import Client
 from tests.test_exchange import caseload, export_text, import_doc
 
@@ -105,6 +106,35 @@ def test_an_old_imported_risk_does_not_alert_anyone(db):
     import_doc(doc)
     sweep()
     assert not RiskAlert.objects.exists()
+
+
+def test_an_import_leaves_a_risk_recorded_in_the_app_alone_and_brings_its_own_as_history(db):
+    doc = v2()
+    doc["sessions"][0]["starts_at"] = "2020-01-20T10:00:00+00:00"
+    doc["ruptures"][0]["risk"] = "none"
+    import_doc(doc)
+    rupture = RuptureEvent.objects.get(key="R-1")
+    # Logged late in the app: news, whatever the session's date.
+    update_rupture(rupture=rupture, data={"risk": "self_harm"}, expected_version=rupture.version,
+                   by=rupture.created_by)
+    recorded = rupture.risk_recorded_at
+    sweep()
+    assert list(RiskAlert.objects.values_list("risk", flat=True)) == ["self_harm"]
+    # A file that keeps the risk keeps when the app recorded it.
+    doc["ruptures"][0].update(risk="self_harm", plan="Another plan.")
+    assert import_doc(doc).applied
+    rupture.refresh_from_db()
+    assert rupture.risk_recorded_at == recorded
+    # A file that changes it brings history: nobody is told.
+    doc["ruptures"][0]["risk"] = "acute_crisis"
+    assert import_doc(doc).applied
+    rupture.refresh_from_db()
+    assert (rupture.risk, rupture.risk_recorded_at) == ("acute_crisis", None)
+    sweep()
+    assert list(RiskAlert.objects.values_list("risk", flat=True)) == ["self_harm"]
+    doc["ruptures"][0]["risk"] = "none"
+    assert import_doc(doc).applied
+    assert RuptureEvent.objects.get(key="R-1").risk == "none"
 
 
 def test_a_recent_imported_risk_tells_the_supervisor(db, mailoutbox):

@@ -224,9 +224,14 @@ def test_every_everyday_page_has_an_index_for_each_of_its_queries(
             assert client.get(page, **htmx).status_code == 200
         assert scans_forced_off(queries) == set(), page
     login(client, supervisor)
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get("/supervision/").status_code == 200
-    assert scans_forced_off(queries) == set()
+    # The supervisor's home lists risk concerns: logged late (by when the app recorded
+    # them) or on a recent session.
+    make_rupture(earlier, risk="self_harm", risk_recorded_at=timezone.now())
+    make_rupture(held_session, risk="safeguarding")
+    for page in ("/supervision/", "/"):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(page).status_code == 200
+        assert scans_forced_off(queries) == set(), page
 
 
 # --- The whole clinic's dashboard figures, kept fresh by beat -----------------------------------

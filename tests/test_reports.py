@@ -2,6 +2,7 @@
 
 import csv
 import io
+import random
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from audit.models import AccessEvent
 from reminders.models import Flag
 from reports import services
 from reports.formats import CSV_HEADER, csv_bytes, inert, pdf_bytes, xlsx_bytes
-from reports.metrics import METRICS
+from reports.metrics import BY_SLUG, COUNT, METRICS, RATE
 from reports.models import JobStatus, ReportJob
 from reports.report import Filters, build, months_of, pseudonym
 from supervision.measures import Period, measure
@@ -215,6 +216,218 @@ def test_small_counts_and_rates_built_on_them_are_suppressed(small_clinic, admin
     assert "<5" not in {r["value"] for r in rows.values() if r["value"] in ("1", "2", "3", "4")}
 
 
+@pytest.fixture
+def seven_ruptures(clinic_tz, therapist):
+    """Twelve held sessions and seven ruptures: a count that a threshold of 10 hides."""
+    client = make_client(therapist)
+    sessions = [make_session(client, starts_at=at(clinic_tz, 2026, 11, d, 10)) for d in range(2, 14)]
+    for s in sessions[:6]:
+        make_rupture(s)
+    make_rupture(sessions[6], kind="confrontation", markers=["defends_self"])
+    return sessions
+
+
+def test_the_marker_names_the_threshold_in_force_in_every_format(seven_ruptures, as_admin, admin_user, settings):
+    settings.REPORT_MIN_CELL = 10
+    report = build(admin_user, Filters(period=NOVEMBER, min_cell=10), as_of=AS_OF)
+    content = csv_bytes(report)
+    rows = {r["metric"]: r for r in csv_rows(content) if r["period_end"] == "2026-11-30"}
+    assert (rows["held_sessions"]["value"], rows["held_sessions"]["n"]) == ("12", "12")
+    # Seven is below 10, and not below 5: it is "<10", never "<5".
+    assert (rows["ruptures"]["value"], rows["ruptures"]["n"]) == ("<10", "12")
+    assert (rows["withdrawal"]["value"], rows["withdrawal"]["n"]) == ("<10", "<10")
+    assert rows["ruptures_per_held_session"]["value"] == "<10"
+    assert b"<5" not in content
+
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(report)), read_only=True)
+    summary = list(book["Summary"].iter_rows(values_only=True))
+    totals = dict(zip(summary[0], summary[1], strict=True))
+    assert (totals["held_sessions"], totals["ruptures"], totals["withdrawal_n"]) == (12, "<10", "<10")
+    assert not any("<5" in str(v) for sheet in book for row in sheet.iter_rows(values_only=True) for v in row)
+
+    text = pdf_text(pdf_bytes(report, clinic="Test clinic"))
+    assert "<10 (n=12)" in text and "<5" not in text
+    assert "any count from 1 to 9 is shown as <10" in text
+
+    page = as_admin.get("/reports/alliance/?period=month&month=2026-11").content.decode()
+    assert page.split('data-metric="ruptures">')[1].startswith("&lt;10 <span")
+    assert "&lt;5" not in page
+    assert "Any count from 1 to 9 is shown as &lt;10" in page
+
+
+def test_the_command_marks_hidden_counts_with_its_own_threshold(seven_ruptures, capfdbinary):
+    call_command("alliance_report", "--from", "2026-11-01", "--to", "2026-11-30", "--min-cell", "10",
+                 "--as-of", "2026-12-01T12:00+00:00")
+    rows = {r["metric"]: r for r in csv_rows(capfdbinary.readouterr().out) if r["period_end"] == "2026-11-30"}
+    assert rows["ruptures"]["value"] == "<10"
+    assert rows["confrontation"]["value"] == "<10"
+
+
+# --- Secondary suppression: nothing hidden comes back by subtraction ----------------------------
+
+def readable(report):
+    """What a reader of the CSV knows of each count, {(start, end, group, count): value or
+    None}: a count is known where any figure shows it, as itself, as an n, or as a share's
+    numerator (the share times its n)."""
+    known = {}
+    for r in csv_rows(csv_bytes(report)):
+        metric = BY_SLUG[r["metric"]]
+        at = (r["period_start"], r["period_end"], r["group"])
+        n = int(r["n"]) if r["n"].isdigit() else None
+        for name in filter(None, (metric.n, metric.part)):
+            known.setdefault((*at, name), None)
+        if n is not None:
+            known[(*at, metric.n)] = n
+        if metric.kind == COUNT and r["value"].isdigit():
+            known[(*at, metric.part)] = int(r["value"])
+        if metric.kind == RATE and n is not None and r["value"].replace(".", "").isdigit():
+            known[(*at, metric.part)] = round(float(r["value"]) * n)
+        if metric.kind == RATE and n == 0:
+            known[(*at, metric.part)] = 0
+    return known
+
+
+def report_sums(report, names):
+    """The sums a reader can subtract along, as (total, parts) of readable() keys: written out
+    here from what the report shows, not taken from the code under test."""
+    periods = [(pf.period.start.isoformat(), pf.period.end.isoformat()) for pf in report.periods]
+    groups = [g.name for g in report.groups]
+    for name in names:
+        if len(groups) > 1:
+            for p in periods:  # the first row is the sum of the others
+                yield (*p, groups[0], name), [(*p, g, name) for g in groups[1:]]
+        for g in groups:  # the whole period is the sum of its months
+            yield (*periods[0], g, name), [(*p, g, name) for p in periods[1:]]
+    for p in periods:  # the kinds, the repair statuses and the endings make up their n
+        for g in groups:
+            yield (*p, g, "ruptures"), [(*p, g, kind) for kind in ("withdrawal", "confrontation")]
+            yield (*p, g, "ruptures"), [(*p, g, status) for status in (
+                "resolved", "partially_resolved", "unresolved", "attempted", "unaddressed")]
+            yield (*p, g, "discharged"), [(*p, g, f"ended_{e}") for e in ("planned", "dropout", "transfer", "other")]
+
+
+def given_back(report, truth):
+    """What a reader could work out that suppression meant to hide, with the true values from
+    `truth` (the same report, no suppression): a small count, by subtracting along the sums
+    again and again as each gives a count back, or a small total of the counts still unknown
+    along a sum."""
+    seen, true = readable(report), readable(truth)
+    assert set(seen) == set(true)
+    m = report.filters.min_cell
+    sums = list(report_sums(report, sorted({k[3] for k in true})))
+    for total, parts in sums:
+        assert true[total] == sum(true[p] for p in parts), (total, parts)  # the sum holds
+    known = {k for k, v in seen.items() if v is not None}
+    assert {k: seen[k] for k in known} == {k: true[k] for k in known}
+    more = True
+    while more:
+        more = False
+        for total, parts in sums:
+            unknown = [k for k in (total, *parts) if k not in known]
+            if len(unknown) == 1:
+                known.add(unknown[0])
+                more = True
+    leaks = [k for k in known if 0 < true[k] < m]
+    for total, parts in sums:
+        if total in known:
+            rest = sum(true[p] for p in parts if p not in known)
+            if 0 < rest < m:
+                leaks.append((total, rest))
+    return leaks
+
+
+@pytest.fixture
+def kchen_clinic(clinic_tz, therapist, other_therapist):
+    """Unresolved ruptures: apatel 8, dlee 3, kchen 6 (clinic 17); each also has six resolved,
+    and dlee two attempted, kchen three (so that no row gives a hidden count back on its own)."""
+    kchen = make_user(Role.THERAPIST, username="kchen", display_name="K. Chen")
+    for person, unresolved, attempted in ((other_therapist, 8, 0), (therapist, 3, 2), (kchen, 6, 3)):
+        client = make_client(person)
+        sessions = [make_session(client, starts_at=at(clinic_tz, 2026, 11, d, 10)) for d in range(2, 14)]
+        statuses = ["unresolved"] * unresolved + ["resolved"] * 6 + ["attempted"] * attempted
+        for i, status in enumerate(statuses):
+            make_rupture(sessions[i % len(sessions)], repair_status=status)
+    return kchen
+
+
+def test_a_count_that_subtraction_would_give_back_is_hidden_with_another(kchen_clinic, as_admin, admin_user):
+    report = build(admin_user, Filters(period=NOVEMBER, by="therapist", min_cell=5), as_of=AS_OF)
+    truth = build(admin_user, Filters(period=NOVEMBER, by="therapist", min_cell=0), as_of=AS_OF)
+    whole = {(r["group"], r["metric"]): r for r in csv_rows(csv_bytes(report))
+             if (r["period_start"], r["period_end"]) == ("2026-11-01", "2026-11-30")}
+    unresolved = {g: whole[(g, "unresolved")]["value"] for g in ("clinic", "apatel", "dlee", "kchen")}
+    # dlee's 3 would be 17 - 8 - 6: kchen's 6, the smallest other, is hidden too; the total stays.
+    assert unresolved == {"clinic": "17", "apatel": "8", "dlee": "<5", "kchen": "x"}
+    assert whole[("kchen", "resolved")]["value"] == "6"  # the rest of kchen's row is shown
+    assert whole[("kchen", "ruptures")]["value"] == "15"
+    assert given_back(report, truth) == []
+
+    # No format gives kchen's or dlee's count: the page, the spreadsheet and the PDF say the same.
+    page = as_admin.get("/reports/alliance/?period=month&month=2026-11&by=therapist").content.decode()
+    cells = [c.split(" <span")[0] for c in page.split('data-metric="unresolved">')[1:]]
+    assert cells == ["17", "8", "&lt;5", "x"]
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(report)), read_only=True)
+    sheet = list(book["By therapist"].iter_rows(values_only=True))
+    column = sheet[0].index("unresolved")
+    assert {r[3]: r[column] for r in sheet[1:] if r[1] == "2026-11-30" and r[0] == "2026-11-01"} == {
+        "apatel": 8, "dlee": "<5", "kchen": "x"}
+    summary = list(book["Summary"].iter_rows(values_only=True))
+    assert dict(zip(summary[0], summary[1], strict=True))["unresolved"] == 17
+    text = pdf_text(pdf_bytes(report, clinic="Test clinic"))
+    # kchen's confrontation, therapist-side, resolved, partially resolved, unresolved.
+    assert "kchen\n0 (n=15)\n0 (n=15)\n6 (n=15)\n0 (n=15)\nx (n=15)\n" in text
+    assert "dlee\n0 (n=11)\n0 (n=11)\n6 (n=11)\n0 (n=11)\n<5 (n=11)\n" in text
+    assert "the smallest other count that adds up to the same total is hidden as well" in " ".join(text.split())
+    assert "shown as x because it may be of any size" in page
+
+
+def test_a_month_that_subtraction_would_give_back_is_hidden_with_another(clinic_tz, admin_user, therapist):
+    client = make_client(therapist)
+    for month, count in ((9, 7), (10, 9), (11, 3)):
+        for d in range(count):
+            make_rupture(make_session(client, starts_at=at(clinic_tz, 2026, month, 2 + d, 10)))
+    period = Period(date(2026, 9, 1), date(2026, 11, 30))
+    report = build(admin_user, Filters(period=period, min_cell=5), as_of=AS_OF)
+    truth = build(admin_user, Filters(period=period, min_cell=0), as_of=AS_OF)
+    ruptures = [r["value"] for r in csv_rows(csv_bytes(report)) if r["metric"] == "ruptures"]
+    # The whole period (19) less September and October would give November's 3: September goes too.
+    assert ruptures == ["19", "x", "9", "<5"]
+    assert given_back(report, truth) == []
+
+
+def test_no_hidden_count_comes_back_by_subtraction_on_a_varied_clinic(clinic_tz, admin_user, therapist,
+                                                                      other_therapist):
+    rng = random.Random(13)
+    people = [therapist, other_therapist, *(make_user(Role.THERAPIST, username=f"t{i}") for i in range(3))]
+    for person in people:
+        client = make_client(person)
+        for month in (10, 11):
+            for d in range(rng.randint(0, 9)):
+                session = make_session(client, starts_at=at(clinic_tz, 2026, month, 2 + d, 10))
+                for _ in range(rng.choice((0, 1, 1, 2))):
+                    make_rupture(session, kind=rng.choice(("withdrawal", "withdrawal", "confrontation")),
+                                 markers=["defends_self"] if rng.random() < 0.3 else ["minimal_response"],
+                                 repair_status=rng.choice(("resolved", "unresolved", "attempted", "unaddressed",
+                                                           "partially_resolved")))
+        for _ in range(rng.randint(0, 3)):
+            make_client(person, status="discharged", ending=rng.choice(("planned", "dropout", "other")),
+                        discharged_at=at(clinic_tz, 2026, rng.choice((10, 11)), rng.randint(1, 28), 12))
+    period = Period(date(2026, 10, 1), date(2026, 11, 30))
+    for by in ("clinic", "therapist"):
+        for min_cell in (3, 5, 10):
+            report = build(admin_user, Filters(period=period, by=by, min_cell=min_cell), as_of=AS_OF)
+            truth = build(admin_user, Filters(period=period, by=by, min_cell=0), as_of=AS_OF)
+            assert given_back(report, truth) == [], (by, min_cell)
+            assert csv_bytes(report) == csv_bytes(build(admin_user, report.filters, as_of=AS_OF))
+            # The totals stay: the clinic's whole-period counts are hidden only when small, but
+            # for those that make up another (the kinds, the statuses and the endings).
+            clinic = {r["metric"]: r["value"] for r in csv_rows(csv_bytes(report)) if r["group"] == "clinic"
+                      and (r["period_start"], r["period_end"]) == ("2026-10-01", "2026-11-30")}
+            parts = {"withdrawal", "confrontation", "resolved", "partially_resolved", "unresolved", "attempted",
+                     "unaddressed", "ended_planned", "ended_dropout", "ended_transfer", "ended_other"}
+            assert "x" not in {clinic[m.slug] for m in METRICS if m.kind == COUNT and m.slug not in parts}
+
+
 def test_suppression_can_be_turned_off_by_the_operator(small_clinic, admin_user):
     report = build(admin_user, Filters(period=NOVEMBER, min_cell=0), as_of=AS_OF)
     rows = {r["metric"]: r for r in csv_rows(csv_bytes(report)) if r["period_end"] == "2026-11-30"}
@@ -257,7 +470,7 @@ def test_the_csv_is_tidy_whole_period_first_then_each_month(busy_clinic, admin_u
     assert len(rows) == 3 * 3 * len(METRICS)  # periods x (clinic, apatel, dlee) x metrics
     assert [r["group"] for r in rows[:: len(METRICS)][:3]] == ["clinic", "apatel", "dlee"]
     assert {r["group_type"] for r in rows} == {"clinic", "therapist"}
-    rates = [r["value"] for r in rows if r["metric"] == "logging_completeness" and r["value"] not in ("", "<5")]
+    rates = [r["value"] for r in rows if r["metric"] == "logging_completeness" and r["value"] not in ("", "<5", "x")]
     assert rates and all(len(v.split(".")[1]) == 4 for v in rates)
 
 

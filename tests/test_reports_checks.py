@@ -1,15 +1,19 @@
 """The client's voice in the alliance report: the dashboard's check figures, in every format."""
 
+import html
+import io
 from datetime import timedelta
 
+import openpyxl
 import pytest
 from django.utils import timezone
 
-from reports.formats import csv_bytes
+from reports.formats import csv_bytes, pdf_bytes, xlsx_bytes
+from reports.metrics import BY_SLUG
 from reports.report import Filters, build
 from supervision.measures import Period
 from tests.factories import make_check, make_client, make_rupture, make_session
-from tests.test_reports import csv_rows
+from tests.test_reports import csv_rows, pdf_text
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +71,18 @@ def test_a_deleted_check_leaves_the_report(checked, admin_user, therapist):
     got = rows(admin_user)
     assert (got["client_check_completion"]["n"], got["unlogged_client_reported"]["value"]) == ("6", "0")
     assert got["tension_agreement"]["n"] == "3"
+
+
+def test_the_logging_definition_names_all_three_ways_in_every_format(checked, as_admin, admin_user):
+    definition = BY_SLUG["logging_completeness"].definition
+    # What the dashboard's query counts as logged (supervision/measures.py): all three.
+    for way in ("a rupture logged", "“no rupture” noted", "the therapist's alliance check answered"):
+        assert way in definition
+    today = timezone.localdate()
+    report = build(admin_user, Filters(period=Period(today - timedelta(days=27), today)), as_of=timezone.now())
+
+    assert html.escape(definition) in as_admin.get("/reports/alliance/").content.decode()
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(report)), read_only=True)
+    definitions = {r[0]: r[3] for r in book["Definitions"].iter_rows(values_only=True)}
+    assert definitions["logging_completeness"] == definition
+    assert definition in " ".join(pdf_text(pdf_bytes(report, clinic="Test clinic")).split())

@@ -12,7 +12,7 @@ from reminders.models import Flag
 from reminders.sweep import sweep
 from sessions.models import ClientStatus, SessionStatus
 from tests.conftest import login
-from tests.factories import make_rupture, make_session
+from tests.factories import make_client, make_rupture, make_session, make_user, supervise
 
 DAY = timedelta(days=1)
 
@@ -137,6 +137,73 @@ def test_it_escalates_to_the_supervisor_after_21_days(
     assert client_record.code not in to_supervisor[0].body
     sweep(now=start + 5 * DAY + 22 * DAY)
     assert len([m for m in mailoutbox if m.to == [supervisor.email]]) == 1
+
+
+def test_a_discharge_is_the_next_step_the_flag_waited_for(
+    open_rupture, client_record, start, client, therapist, supervisor, mailoutbox
+):
+    sweep(now=start + 15 * DAY)
+    login(client, therapist)
+    assert [f.rupture for f in client.get("/").context["stalled"]] == [open_rupture]
+    assert client.post(f"/clients/{client_record.code}/discharge", {"ending": "dropout"}).status_code == 302
+    assert list(client.get("/").context["stalled"]) == []
+    # Past day 21 now: it neither escalates nor reaches the supervisor, by page or e-mail.
+    sweep(now=timezone.now())
+    assert not Flag.objects.get(rupture=open_rupture).escalated
+    assert not [m for m in mailoutbox if m.to == [supervisor.email]]
+    login(client, supervisor)
+    assert list(client.get("/").context["stalled"]) == []
+    assert stalled() == [(open_rupture.pk, None)]  # kept, as history
+
+
+def test_a_flag_escalated_before_the_discharge_is_never_emailed_after_it(
+    open_rupture, client_record, start, client, therapist, mailoutbox
+):
+    # Escalated while nobody supervised the therapist: the e-mail waited for a supervisor.
+    sweep(now=start + 25 * DAY)
+    flag = Flag.objects.get(rupture=open_rupture)
+    assert flag.escalated and flag.escalation_claimed_at is None
+    client_record.status, client_record.ending = ClientStatus.DISCHARGED, "planned"
+    client_record.save()
+    supervisor = make_user("supervisor")
+    supervise(supervisor, therapist)
+    sweep()
+    assert not mailoutbox
+    login(client, supervisor)
+    assert list(client.get("/").context["stalled"]) == []
+
+
+def test_a_booking_made_after_escalation_keeps_the_supervisor_from_being_emailed(
+    open_rupture, client_record, start, supervisor, as_supervisor, mailoutbox
+):
+    sweep(now=start + 15 * DAY)
+    make_session(client_record, starts_at=timezone.now() + 2 * DAY, status=SessionStatus.SCHEDULED)
+    sweep()
+    assert not [m for m in mailoutbox if m.to == [supervisor.email]]
+    assert list(as_supervisor.get("/").context["stalled"]) == []
+
+
+def test_the_supervisors_email_says_which_escalations_have_a_session_and_which_stalled(
+    open_rupture, therapist, supervisor, mailoutbox
+):
+    other = make_client(therapist)
+    make_rupture(make_session(other, days_ago=2), intensity=5)
+    make_session(other, days_ago=-1, status=SessionStatus.SCHEDULED)
+    sweep()
+    [message] = [m for m in mailoutbox if m.to == [supervisor.email]]
+    assert message.subject == "2 escalated ruptures among your supervisees' clients"
+    assert "1 open rupture with an upcoming session is escalated to you" in message.body
+    assert "1 open rupture with no next session booked is escalated to you" in message.body
+    assert "21 days or more" in message.body
+    [(html, _)] = message.alternatives
+    assert "with no next session booked" in html and "with an upcoming session" in html
+
+
+def test_a_stalled_flag_alone_is_not_said_to_have_a_session(open_rupture, supervisor, mailoutbox):
+    sweep()
+    [message] = [m for m in mailoutbox if m.to == [supervisor.email]]
+    assert "with no next session booked" in message.body
+    assert "upcoming session" not in message.body + message.alternatives[0][0]
 
 
 def test_a_rupture_already_21_days_old_is_escalated_when_raised(open_rupture, start):
