@@ -14,5 +14,5 @@ def assert_error_beside(response, field, message, form="form"):
     """The message is in the form's errors and rendered in the list tied to the field."""
     assert any(message in error for error in response.context[form].errors[field])
     html = response.content.decode()
-    start = html.index(f'id="id_{field}-errors"')
+    start = html.index(f'id="id_{field}_error"')
     assert escape(message) in html[start : start + 500]

@@ -37,3 +37,15 @@ def test_the_focus_ring_stands_out_at_least_3_to_1_wherever_it_is_drawn():
 def test_the_old_ring_would_have_failed():
     # #f0b429 on white, the ring this replaced: about 1.9:1.
     assert contrast("#f0b429", "#ffffff") < 3
+
+
+def test_every_field_names_the_errors_and_help_that_describe_it(as_therapist, held_session):
+    """Django points a field's aria-describedby at `<id>_error` and `<id>_helptext`: a
+    screen reader hears the error with the field only if that element exists."""
+    bad = {"kind": "withdrawal", "actor": "client", "markers": ["denial"], "intensity": "9", "source": "unknown",
+           "minute": "-1", "noticed": "x" * 3000}
+    html = as_therapist.post(f"/sessions/{held_session.pk}/ruptures/new", bad).content.decode()
+    ids = set(re.findall(r'\bid="([^"]+)"', html))
+    referenced = [ref for refs in re.findall(r'aria-describedby="([^"]+)"', html) for ref in refs.split()]
+    assert {"id_minute_error", "id_noticed_error", "id_intensity_error"} <= set(referenced)
+    assert [ref for ref in referenced if ref not in ids] == []

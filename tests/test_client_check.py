@@ -99,7 +99,7 @@ def test_a_bad_answer_is_shown_next_to_the_question_and_nothing_is_stored(client
     response = client.post(f"/c/{token}", {"tension": "maybe", "say_more": "x" * 1001})
     assert response.status_code == 400
     page = response.content.decode()
-    assert 'id="id_tension-errors"' in page and "at most 1000 characters" in page
+    assert 'id="id_tension_error"' in page and "at most 1000 characters" in page
     assert not AllianceCheck.objects.exists()
     assert client.post(f"/c/{token}", ANSWERS).status_code == 200  # still usable
 

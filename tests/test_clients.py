@@ -254,7 +254,7 @@ def test_it_refuses_a_malformed_code_beside_the_field(as_therapist, code):
 
     assert response.status_code == 200
     assert response.context["form"].errors["code"]
-    assertContains(response, 'id="id_code-errors"')
+    assertContains(response, 'id="id_code_error"')
     assert not Client.objects.exists()
 
 
@@ -272,7 +272,7 @@ def test_it_refuses_a_bad_field_and_saves_nothing(as_therapist, field, value):
     response = as_therapist.post("/clients/new", new_client_data(**{field: value}))
 
     assert response.status_code == 200
-    assertContains(response, f'id="id_{field}-errors"')
+    assertContains(response, f'id="id_{field}_error"')
     assert not Client.objects.exists()
 
 

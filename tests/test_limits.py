@@ -22,7 +22,7 @@ def test_it_refuses_rupture_text_over_the_limit_next_to_the_field(as_therapist, 
 
     assert response.status_code == 400
     assert not RuptureEvent.objects.exists()
-    assertContains(response, f'id="id_{field}-errors"', status_code=400)
+    assertContains(response, f'id="id_{field}_error"', status_code=400)
     assertContains(response, f"at most {FREE_TEXT_MAX} characters", status_code=400)
 
 

@@ -576,7 +576,7 @@ def test_bad_filters_get_a_message_beside_the_field(as_admin, query, field, mess
     response = as_admin.get(f"/reports/alliance/?{query}")
     assert response.status_code == 400
     page = response.content.decode()
-    errors = page.split(f'id="id_{field}-errors"')[1].split("</div>")[0]
+    errors = page.split(f'id="id_{field}_error"')[1].split("</div>")[0]
     assert message in errors
     assert as_admin.get(f"/reports/alliance/report.csv?{query}").status_code == 400
 
@@ -710,7 +710,7 @@ def test_an_htmx_filter_change_refreshes_the_messages_beside_the_fields(as_admin
     bad = as_admin.get("/reports/alliance/?period=custom&start=2026-11-05", headers={"HX-Request": "true"})
     text = bad.content.decode()
     assert bad.status_code == 200  # htmx swaps only successful answers
-    assert 'id="id_end-errors" aria-live="polite" hx-swap-oob="true"' in text
+    assert 'id="id_end_error" aria-live="polite" hx-swap-oob="true"' in text
     assert "Enter the last day of the custom period." in text
     assert "Nothing to show until the filters marked above are corrected." in text
 

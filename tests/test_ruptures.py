@@ -81,7 +81,7 @@ def test_it_refuses_bad_input_with_a_message_beside_the_field(as_therapist, held
     response = as_therapist.post(new_url(held_session), {**VALID, **change})
     assert response.status_code == 400
     assert message in " ".join(response.context["form"].errors[field])
-    assert f'id="id_{field}-errors"' in response.content.decode()
+    assert f'id="id_{field}_error"' in response.content.decode()
     assert not RuptureEvent.objects.exists()
 
 

@@ -111,7 +111,7 @@ def test_it_refuses_a_length_outside_5_to_480_minutes(as_therapist, client_recor
 
     assert response.status_code == 200
     assert response.context["form"].errors["duration_minutes"]
-    assertContains(response, 'id="id_duration_minutes-errors"')
+    assertContains(response, 'id="id_duration_minutes_error"')
     assert not TherapySession.objects.exists()
 
 
@@ -133,7 +133,7 @@ def test_it_refuses_a_garbage_start_time(as_therapist, client_record, starts_at)
 
     assert response.status_code == 200
     assert response.context["form"].errors["starts_at"]
-    assertContains(response, 'id="id_starts_at-errors"')
+    assertContains(response, 'id="id_starts_at_error"')
     assert not TherapySession.objects.exists()
 
 
@@ -160,7 +160,7 @@ def test_it_offers_only_scheduled_or_held_for_a_new_session(as_therapist, client
     response = as_therapist.post("/clients/C-0001/sessions/new", session_data(status=status))
 
     assert response.status_code == 200
-    assertContains(response, 'id="id_status-errors"')
+    assertContains(response, 'id="id_status_error"')
     assert not TherapySession.objects.exists()
 
 
@@ -302,7 +302,7 @@ def test_it_refuses_an_unknown_status_with_400(as_therapist, held_session, statu
     response = as_therapist.post(f"/sessions/{held_session.pk}/status", {"status": status})
 
     assert response.status_code == 400
-    assertContains(response, 'id="id_status-errors"', status_code=400)
+    assertContains(response, 'id="id_status_error"', status_code=400)
     held_session.refresh_from_db()
     assert held_session.status == SessionStatus.HELD
 

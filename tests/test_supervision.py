@@ -331,7 +331,7 @@ def test_it_explains_a_bad_filter_beside_it(
     response = as_supervisor.get(DASHBOARD, params)
     assert response.status_code == 400
     html = response.content.decode()
-    slot = html.index(f'id="id_{field}-errors"')
+    slot = html.index(f'id="id_{field}_error"')
     assert message in html[slot : slot + 300]
     assert "Nothing to show until the filters marked above are corrected." in html
     assert "rows" not in response.context
@@ -342,7 +342,7 @@ def test_it_swaps_the_errors_in_beside_the_fields_for_htmx(as_supervisor, caselo
     html = response.content.decode()
     assert response.status_code == 200  # htmx swaps successful answers only
     assert (
-        '<div class="field-errors" id="id_start-errors" aria-live="polite" hx-swap-oob="true">'
+        '<div class="field-errors" id="id_start_error" aria-live="polite" hx-swap-oob="true">'
         in html
     )
     assert "Enter the first day of the custom period." in html
@@ -667,7 +667,7 @@ def test_it_refuses_a_bad_comment_with_a_message_beside_it(
     response = as_supervisor.post(discuss_url(rupture), {"comment": comment})
     assert response.status_code == 400
     html = response.content.decode()
-    assert message in html[html.index('id="id_comment-errors"') :]
+    assert message in html[html.index('id="id_comment_error"') :]
     assert not SupervisionNote.objects.exists()
 
 

@@ -62,11 +62,11 @@ def test_it_takes_a_supervisor_from_the_dashboard_to_a_discussed_rupture(
 
     # A bad custom period is explained beside the field, without leaving the page.
     page.select_option("#id_period", "custom")
-    error = page.locator("#id_start-errors", has_text="Enter the first day of the custom period.")
+    error = page.locator("#id_start_error", has_text="Enter the first day of the custom period.")
     error.wait_for()
     page.select_option("#id_period", "4")
     page.locator(".period-line").wait_for()
-    assert page.locator("#id_start-errors").inner_text() == ""
+    assert page.locator("#id_start_error").inner_text() == ""
 
     # The numbers behind the charts are there on request.
     numbers = page.locator(".chart-numbers")

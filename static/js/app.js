@@ -29,6 +29,11 @@
       var counter = document.getElementById(field.id + "-counter");
       if (!counter || counter.dataset.live) return;
       counter.dataset.live = "1";
+      // Read with the field, after its help and errors (Django sets those ids).
+      var described = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (described.indexOf(counter.id) < 0) {
+        field.setAttribute("aria-describedby", described.concat(counter.id).join(" "));
+      }
       var max = parseInt(field.getAttribute("maxlength"), 10);
       var update = function () {
         var used = field.value.length;
