@@ -13,7 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, supervisee_ids
-from reminders.models import Flag
+from reminders.models import Flag, FlagReason
 from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.models import Client, ClientStatus, TherapySession
 from supervision.models import SupervisionNote
@@ -36,7 +36,7 @@ def home(request):
         return render(request, "accounts/home_admin.html", admin_home())
     context = therapist_home(user)
     context["folds"] = folds(context, unfolded=request.GET.get("all", ""))
-    context["folded_flags"] = folded_flags(context["agenda"], context["folds"]["agenda"][0])
+    context["flag_summary"] = flag_summary(context["agenda"], context["folds"]["agenda"][0])
     return render(request, "accounts/home_therapist.html", context)
 
 
@@ -54,12 +54,16 @@ def folds(context, unfolded=""):
     return shown
 
 
-def folded_flags(agenda, shown):
-    """The flags under the coming sessions a fold hides (`shown`: the sessions in view): the
-    agenda's count line says how many, escalated ones apart, so nothing flagged is out of
-    view without a word."""
+def flag_summary(agenda, shown):
+    """What the agenda's count line says of the flags under the coming sessions: open
+    ruptures and client checks apart (a check's flag is not a rupture), and how many sit
+    under the sessions a fold hides (`shown`: those in view), escalated ones apart, so
+    nothing flagged is out of view without a word."""
+    flags = [flag for session in agenda for flag in session.home_flags]
     hidden = [flag for session in agenda[len(shown):] for flag in session.home_flags]
-    return {"count": len(hidden), "escalated": sum(flag.escalated for flag in hidden)}
+    ruptures = sum(flag.reason == FlagReason.RUPTURE for flag in flags)
+    return {"ruptures": ruptures, "checks": len(flags) - ruptures,
+            "folded": len(hidden), "escalated": sum(flag.escalated for flag in hidden)}
 
 
 def therapist_home(user, now=None):

@@ -142,3 +142,16 @@ def test_the_supervisor_sees_escalated_check_flags(as_supervisor, held_session, 
     make_check(held_session, "client", tension="yes", intensity=5, together=2)
     sweep()
     assert "Client-reported rupture, not logged" in as_supervisor.get("/").content.decode()
+
+
+def test_the_home_counts_a_checks_flag_apart_from_open_ruptures(as_therapist, now, held_session, upcoming,
+                                                                shipped_instruments):
+    make_check(held_session, "client", tension="yes", intensity=2, together=4)
+    make_check(held_session, "therapist", tension="no", together=5)
+    make_rupture(make_session(held_session.client, days_ago=9))
+    sweep(now=now)
+    assert sorted(Flag.objects.values_list("reason", flat=True)) == ["rupture", "unlogged"]
+
+    html = as_therapist.get("/").content.decode()
+    assert ('id="flags-h"><span class="count">1</span> open rupture and <span class="count">1</span> client check '
+            "flagged before these sessions") in html
