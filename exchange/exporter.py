@@ -367,7 +367,7 @@ def _checks(keys, without_text, session_order, rows):
     }
     records = []
     for key, session, respondent, instrument_id, slug, version, answers, submitted_at, declined, deletion in (
-        rows.of(AllianceCheck).filter(session__in=rows.of(TherapySession))
+        rows.of(AllianceCheck)
         .values_list("key", "session__key", "respondent", "instrument_id", "instrument__slug",
                      "instrument__version", "answers", "submitted_at", "declined", "deletion")
     ):

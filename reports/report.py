@@ -63,7 +63,7 @@ class Filters:
     def describe(self):
         kind = dict(Kind.choices).get(self.kind, "any kind")
         names = "therapists pseudonymised" if self.pseudonymise else "therapists by username"
-        cell = (f"counts 1-{self.min_cell - 1} shown as <{self.min_cell}, and counts that would give one "
+        cell = (f"counts 1-{self.min_cell - 1} shown as {marker(self.min_cell)}, and counts that would give one "
                 f"away by subtraction as x" if self.min_cell > 1 else "no suppression")
         return f"by {self.by}; ruptures of {kind.lower()}; {names}; {cell}"
 

@@ -16,9 +16,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, default=30, help="how far back (default 30)")
-        parser.add_argument("--json", action="store_true", help="one JSON object per line")
+        parser.add_argument("--json", action="store_true", dest="as_json", help="one JSON object per line")
 
-    def handle(self, *args, days, json, **options):
+    def handle(self, *args, days, as_json, **options):
         since = timezone.now() - timedelta(days=max(days, 0))
         events = (
             AccessEvent.objects.filter(action=Action.ACCOUNT, at__gte=since)
@@ -33,13 +33,9 @@ class Command(BaseCommand):
                 "account": event.key,
                 "from": event.ip or "",
             }
-            self.stdout.write(_as_json(row) if json else "  ".join(
+            self.stdout.write(json.dumps(row, ensure_ascii=False) if as_json else "  ".join(
                 [row["at"], f"{row['by']:<16}", f"{row['what']:<14}", f"{row['account']:<16}", row["from"]]
             ).rstrip())
             shown += 1
-        if not json:
+        if not as_json:
             self.stderr.write(f"{shown} account event{'s' if shown != 1 else ''} in the last {days} days.")
-
-
-def _as_json(row):
-    return json.dumps(row, ensure_ascii=False)

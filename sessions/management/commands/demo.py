@@ -60,7 +60,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  admin       admin      / {DEMO_PASSWORD}")
         # Said of the server that is about to start, whose settings are not this process's.
         roles = (
-            [r for r in serving_environment(addrport)["MFA_REQUIRED_ROLES"].split(",") if r.strip()]
+            [r.strip() for r in serving_environment(addrport)["MFA_REQUIRED_ROLES"].split(",") if r.strip()]
             if serving else list(settings.MFA_REQUIRED_ROLES)
         )
         self.stdout.write(f"  (a second factor is required here for: {', '.join(roles) or 'nobody'}; they set up")
