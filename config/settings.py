@@ -105,6 +105,12 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django-pgtrigger's row triggers first read the setting pgtrigger.ignore, catching the
+# error PostgreSQL raises while it is unset: a subtransaction per row, which in a long
+# transaction (an import, the demo's COPY) made each row cost ten times its insert.
+# Set to "ignore nothing" for every connection, the read succeeds and nothing is caught.
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = f"{_options.get('options', '')} -c pgtrigger.ignore={{}}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ----------------------------------------------------------------------
