@@ -1,9 +1,10 @@
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Subquery, Window
 from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.urls import reverse
@@ -34,24 +35,35 @@ def home(request):
         return render(request, "accounts/home_supervisor.html", supervisor_home(user))
     if user.role == Role.ADMIN:
         return render(request, "accounts/home_admin.html", admin_home())
-    context = therapist_home(user)
-    context["folds"] = folds(context, unfolded=request.GET.get("all", ""))
-    context["flag_summary"] = flag_summary(context["agenda"], context["folds"]["agenda"][0])
+    context = therapist_home(user, unfolded=request.GET.get("all", ""))
+    context["flag_summary"] = flag_summary(context["agenda_sessions"], context["agenda"].rows)
     return render(request, "accounts/home_therapist.html", context)
 
 
-def folds(context, unfolded=""):
-    """Per long list of the home page: (rows shown, how many more). `unfolded` names the
-    list shown whole (?all=open): the link that unfolds it works without JavaScript."""
-    lists = {
-        "awaiting": context["awaiting_log"], "agenda": context["agenda"], "notes": context["new_notes"],
-        "stalled": context["stalled"], "open": context["open_ruptures"],
-    }
-    shown = {}
-    for name, rows in lists.items():
-        first = len(rows) if name == unfolded else SHOWN_AT_FIRST[name]
-        shown[name] = (rows[:first], max(len(rows) - first, 0))
-    return shown
+@dataclass
+class Fold:
+    """A home list as the page shows it: the rows in view and how many there are in all."""
+
+    rows: list
+    total: int
+
+    @property
+    def more(self):
+        return self.total - len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+def fold(queryset, name, unfolded=""):
+    """The first rows of a home list and its length, in one query: the count is a window
+    over the whole list, so the folded rows are never fetched. `unfolded` names the list
+    shown whole (?all=open): the link that unfolds it works without JavaScript."""
+    if name == unfolded:
+        rows = list(queryset)
+        return Fold(rows, len(rows))
+    rows = list(queryset.annotate(listed=Window(Count("pk")))[: SHOWN_AT_FIRST[name]])
+    return Fold(rows, rows[0].listed if rows else 0)
 
 
 def flag_summary(agenda, shown):
@@ -66,7 +78,7 @@ def flag_summary(agenda, shown):
             "folded": len(hidden), "escalated": sum(flag.escalated for flag in hidden)}
 
 
-def therapist_home(user, now=None):
+def therapist_home(user, now=None, unfolded=""):
     """What needs doing now first: the sessions just held, then the coming ones with
     their flags, then the open ruptures by whose session comes first."""
     now = now or timezone.now()
@@ -77,37 +89,44 @@ def therapist_home(user, now=None):
         .order_by("starts_at")
         .values("starts_at")[:1]
     )
+    # The whole week's agenda: the count line sums the flags under the folded sessions too.
     agenda = list(
         sessions.upcoming(now)
         .filter(starts_at__lt=now + timedelta(days=UPCOMING_DAYS))
         .annotate(open_ruptures=Subquery(open_ruptures_of_client("client")))
         .order_by("starts_at", "pk")
     )
-    flags = list(Flag.objects.editable_by(user).upcoming(now).for_listing())
+    flags = list(Flag.objects.editable_by(user).upcoming(now).under_their_sessions())
     flags_by_session = {}
     for flag in flags:
         flags_by_session.setdefault(flag.session_id, []).append(flag)
     for session in agenda:
         session.home_flags = flags_by_session.get(session.pk, [])
+    shown = len(agenda) if unfolded == "agenda" else SHOWN_AT_FIRST["agenda"]
     return {
         # The session just held comes first: it is the one to log before the next client.
-        "awaiting_log": list(sessions.awaiting_log(now).order_by("-starts_at", "-pk")),
-        "agenda": agenda,
-        "open_ruptures": list(
+        "awaiting_log": fold(sessions.awaiting_log(now).order_by("-starts_at", "-pk"), "awaiting", unfolded),
+        "agenda": Fold(agenda[:shown], len(agenda)),
+        "agenda_sessions": agenda,
+        "open_ruptures": fold(
             RuptureEvent.objects.editable_by(user).open()
             .select_related("session__client")
             .annotate(next_session_at=Subquery(next_session))
-            .order_by(F("next_session_at").asc(nulls_last=True), "-intensity", "session__starts_at", "pk")
+            .order_by(F("next_session_at").asc(nulls_last=True), "-intensity", "session__starts_at", "pk"),
+            "open", unfolded,
         ),
         "flags": flags,
-        "new_notes": list(
+        "new_notes": fold(
             SupervisionNote.objects.filter(
                 rupture__in=RuptureEvent.objects.editable_by(user), created_at__gte=now - timedelta(days=NOTES_DAYS)
-            ).select_related("supervisor", "rupture__session__client").order_by("-created_at", "-pk")
+            ).select_related("supervisor", "rupture__session__client").order_by("-created_at", "-pk"),
+            "notes", unfolded,
         ),
         "notes_days": NOTES_DAYS,
         # No session to be flagged before: open ruptures with no next step.
-        "stalled": list(Flag.objects.stalled_visible_to(user).without_next_session(now).stalled_listing()),
+        "stalled": fold(
+            Flag.objects.stalled_visible_to(user).without_next_session(now).stalled_listing(), "stalled", unfolded
+        ),
         "now": now,
         "upcoming_days": UPCOMING_DAYS,
     }

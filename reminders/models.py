@@ -12,6 +12,10 @@ from sessions.models import ClientStatus, SessionStatus, TherapySession, caseloa
 IN_THERAPY = sorted(set(ClientStatus.values) - {ClientStatus.DISCHARGED})
 
 
+# Flags by their session, then by the rupture's or check's own session.
+FLAG_ORDER = ("session__starts_at", "session", "rupture__session__starts_at", "alliance_check__session__starts_at", "pk")
+
+
 class FlagQuerySet(models.QuerySet):
     def visible_to(self, user):
         return self.filter(caseload_q(user, "session__client__"), session__client__deleted_at__isnull=True)
@@ -75,14 +79,16 @@ class FlagQuerySet(models.QuerySet):
         """What a list of flags shows, in one query: session, client, rupture, therapist."""
         return self.select_related(
             "session__client__therapist", "rupture__session", "alliance_check__session"
-        ).order_by(
-            "session__starts_at", "session", "rupture__session__starts_at", "alliance_check__session__starts_at", "pk"
-        )
+        ).order_by(*FLAG_ORDER)
+
+    def under_their_sessions(self):
+        """Flags listed under their own session, whose client the list already names:
+        only what each flag points to is fetched with it."""
+        return self.select_related("rupture__session", "alliance_check__session").order_by(*FLAG_ORDER)
 
     def by_supervisee(self):
         return self.for_listing().order_by(
-            "session__client__therapist__last_name", "session__client__therapist__username",
-            "session__starts_at", "session", "rupture__session__starts_at", "alliance_check__session__starts_at", "pk",
+            "session__client__therapist__last_name", "session__client__therapist__username", *FLAG_ORDER
         )
 
 
