@@ -1,10 +1,9 @@
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
-from django.db.models import Count, F, OuterRef, Subquery, Window
+from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.urls import reverse
@@ -14,6 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, supervisee_ids
+from config import folds
 from reminders.models import Flag, FlagReason
 from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.models import Client, ClientStatus, TherapySession
@@ -40,30 +40,10 @@ def home(request):
     return render(request, "accounts/home_therapist.html", context)
 
 
-@dataclass
-class Fold:
-    """A home list as the page shows it: the rows in view and how many there are in all."""
-
-    rows: list
-    total: int
-
-    @property
-    def more(self):
-        return self.total - len(self.rows)
-
-    def __iter__(self):
-        return iter(self.rows)
-
-
 def fold(queryset, name, unfolded=""):
-    """The first rows of a home list and its length, in one query: the count is a window
-    over the whole list, so the folded rows are never fetched. `unfolded` names the list
-    shown whole (?all=open): the link that unfolds it works without JavaScript."""
-    if name == unfolded:
-        rows = list(queryset)
-        return Fold(rows, len(rows))
-    rows = list(queryset.annotate(listed=Window(Count("pk")))[: SHOWN_AT_FIRST[name]])
-    return Fold(rows, rows[0].listed if rows else 0)
+    """A home list's first rows and its length (config.folds); `unfolded` names the list
+    shown whole (?all=open)."""
+    return folds.fold(queryset, SHOWN_AT_FIRST[name], whole=name == unfolded)
 
 
 def flag_summary(agenda, shown):
@@ -106,7 +86,7 @@ def therapist_home(user, now=None, unfolded=""):
     return {
         # The session just held comes first: it is the one to log before the next client.
         "awaiting_log": fold(sessions.awaiting_log(now).order_by("-starts_at", "-pk"), "awaiting", unfolded),
-        "agenda": Fold(agenda[:shown], len(agenda)),
+        "agenda": folds.Fold(agenda[:shown], len(agenda)),
         "agenda_sessions": agenda,
         "open_ruptures": fold(
             RuptureEvent.objects.editable_by(user).open()

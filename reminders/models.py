@@ -13,7 +13,9 @@ IN_THERAPY = sorted(set(ClientStatus.values) - {ClientStatus.DISCHARGED})
 
 
 # Flags by their session, then by the rupture's or check's own session.
-FLAG_ORDER = ("session__starts_at", "session", "rupture__session__starts_at", "alliance_check__session__starts_at", "pk")
+FLAG_ORDER = (
+    "session__starts_at", "session", "rupture__session__starts_at", "alliance_check__session__starts_at", "pk",
+)
 
 
 class FlagQuerySet(models.QuerySet):

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, Window
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
@@ -15,6 +15,7 @@ from audit.views import confirm_soft_delete
 from checks.pages import session_checks
 from checks.services import record_no_rupture
 from checks.trend import points_for, trend_svg
+from config.folds import fold
 from reminders.services import enqueue_sweep
 from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.access import get_client_for, get_session_for
@@ -73,20 +74,17 @@ def client_detail(request, code):
     ruptures = RuptureEvent.objects.filter(session__client=client).select_related("session")
     # The newest sessions first, as many as a screen holds; years of weekly sessions
     # fold behind a link (?all=timeline), so the page costs the same however long the
-    # therapy. The window counts them all in the same query.
-    sessions = (
+    # therapy.
+    timeline = fold(
         client.sessions.select_related("therapist")
         .prefetch_related(Prefetch("ruptures", queryset=ruptures.order_by("pk")))
-        .annotate(in_timeline=Window(Count("pk")))
-        .order_by("-starts_at")
+        .order_by("-starts_at"),
+        TIMELINE_SHOWN_AT_FIRST, whole=request.GET.get("all") == "timeline",
     )
-    if request.GET.get("all") != "timeline":
-        sessions = sessions[:TIMELINE_SHOWN_AT_FIRST]
-    sessions = list(sessions)
     context = {
         "client": client,
-        "sessions": sessions,
-        "earlier_sessions": sessions[0].in_timeline - len(sessions) if sessions else 0,
+        "sessions": timeline.rows,
+        "earlier_sessions": timeline.more,
         "open_ruptures": ruptures.open().order_by("session__starts_at", "pk"),
         "can_edit": client.is_editable_by(request.user),
         "now": timezone.now(),
