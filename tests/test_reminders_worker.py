@@ -137,7 +137,10 @@ def test_it_flags_and_emails_through_the_worker(caseload, broker, worker_factory
     with publishing_to(broker.url):
         sweep.delay(now_iso=timezone.now().isoformat())
 
-    wait_until(lambda: all_flagged_and_emailed(2), timeout=30, what=f"the sweep\n{worker.log()}")
+    # The heartbeat is the sweep's last write, committed after the e-mails went: wait for it
+    # too, or a loaded machine reads between the two.
+    wait_until(lambda: all_flagged_and_emailed(2) and SweepHeartbeat.objects.exists(), timeout=30,
+               what=f"the sweep\n{worker.log()}")
     assert_one_flag_and_one_email_each(caseload, mail_dir)
     assert SweepHeartbeat.objects.get().raised == 2
     # The task hands the worker's log counts, never a key or a case code.
