@@ -35,9 +35,7 @@ def home(request):
         return render(request, "accounts/home_supervisor.html", supervisor_home(user))
     if user.role == Role.ADMIN:
         return render(request, "accounts/home_admin.html", admin_home())
-    context = therapist_home(user, unfolded=request.GET.get("all", ""))
-    context["flag_summary"] = flag_summary(context["agenda_sessions"], context["agenda"].rows)
-    return render(request, "accounts/home_therapist.html", context)
+    return render(request, "accounts/home_therapist.html", therapist_home(user, unfolded=request.GET.get("all", "")))
 
 
 def fold(queryset, name, unfolded=""):
@@ -82,12 +80,12 @@ def therapist_home(user, now=None, unfolded=""):
         flags_by_session.setdefault(flag.session_id, []).append(flag)
     for session in agenda:
         session.home_flags = flags_by_session.get(session.pk, [])
-    shown = len(agenda) if unfolded == "agenda" else SHOWN_AT_FIRST["agenda"]
+    agenda_fold = folds.fold_rows(agenda, SHOWN_AT_FIRST["agenda"], whole=unfolded == "agenda")
     return {
         # The session just held comes first: it is the one to log before the next client.
         "awaiting_log": fold(sessions.awaiting_log(now).order_by("-starts_at", "-pk"), "awaiting", unfolded),
-        "agenda": folds.Fold(agenda[:shown], len(agenda)),
-        "agenda_sessions": agenda,
+        "agenda": agenda_fold,
+        "flag_summary": flag_summary(agenda, agenda_fold.rows),
         "open_ruptures": fold(
             RuptureEvent.objects.editable_by(user).open()
             .select_related("session__client")

@@ -24,6 +24,11 @@ class Fold:
         return iter(self.rows)
 
 
+def fold_rows(rows, shown, *, whole=False):
+    """The same for a list already fetched whole (the page needs all of it anyway)."""
+    return Fold(rows if whole else rows[:shown], len(rows))
+
+
 def fold(queryset, shown, *, whole=False):
     """The first `shown` rows of `queryset` and its length in one query; all of them
     when `whole` (the list was unfolded)."""
