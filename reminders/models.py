@@ -85,8 +85,13 @@ class FlagQuerySet(models.QuerySet):
 
     def under_their_sessions(self):
         """Flags listed under their own session, whose client the list already names:
-        only what each flag points to is fetched with it."""
-        return self.select_related("rupture__session", "alliance_check__session").order_by(*FLAG_ORDER)
+        only what each flag points to is fetched with it, and of that only what the line
+        shows (no rupture's narrative rides along to a list that never prints it)."""
+        return self.select_related("rupture__session", "alliance_check__session").only(
+            "reason", "session_id", "escalated", "carried_over",
+            "rupture__kind", "rupture__intensity", "rupture__repair_status", "rupture__session__starts_at",
+            "alliance_check__intensity", "alliance_check__session__starts_at",
+        ).order_by(*FLAG_ORDER)
 
     def by_supervisee(self):
         return self.for_listing().order_by(

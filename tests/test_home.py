@@ -283,6 +283,38 @@ def test_it_builds_the_therapist_home_in_a_constant_number_of_queries(
     assert len(many.captured_queries) == len(few.captured_queries)
 
 
+def flagged_caseload(therapist, n):
+    """n clients with a session booked and, under it, a rupture's flag and a client check's."""
+    from reminders.models import Flag
+    from tests.factories import make_check
+
+    for _ in range(n):
+        client = make_client(therapist)
+        upcoming = make_session(client, status=SessionStatus.SCHEDULED, starts_at=in_days(2))
+        rupture = make_rupture(make_session(client, days_ago=10), repair_status="attempted")
+        check = make_check(make_session(client, days_ago=3), "client", tension="yes", intensity=4,
+                           worked_through=2, together=3)
+        Flag.objects.create(rupture=rupture, session=upcoming, escalated=False, carried_over=False)
+        Flag.objects.create(reason="unlogged", alliance_check=check, session=upcoming, escalated=True,
+                            carried_over=False)
+
+
+def test_the_flags_under_the_agenda_cost_no_query_each(as_therapist, therapist, django_assert_max_num_queries):
+    # The home page loads only the columns it shows: one it did not load would cost a
+    # query per row when the template reads it.
+    flagged_caseload(therapist, 2)
+    with django_assert_max_num_queries(11) as few:
+        response = as_therapist.get("/?all=agenda")
+    flagged_caseload(therapist, 8)
+    with django_assert_max_num_queries(11) as many:
+        response = as_therapist.get("/?all=agenda")
+
+    assert len(many.captured_queries) == len(few.captured_queries)
+    agenda = section(response, "agenda-h", "open-h")
+    assert agenda.count("client's intensity 4") == 10 and agenda.count("intensity 3") >= 1
+    assert agenda.count("escalated: client&#x27;s intensity 4-5") == 10
+
+
 # --- supervisor ---------------------------------------------------------------------
 
 def supervisees_of(response):
