@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import SupervisionLink
 from ruptures.models import RuptureEvent
-from sessions.models import TherapySession
+from sessions.models import TherapySession, new_key
 from tests.factories import make_attempt, make_client, make_rupture, make_session, supervise
 
 
@@ -136,3 +136,12 @@ def refuses_raw(sql):
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql)
     return True
+
+
+def test_the_keys_it_makes_carry_64_random_bits(held_session, rupture):
+    # Keys name records in caseload files, so they must stay unique as the clinic grows:
+    # at 40 bits the demo's 548,000-check clinic drew a duplicate (sessions.models.new_key).
+    for key in (held_session.key, rupture.key, new_key("K")):
+        prefix, _, digits = key.partition("-")
+        assert len(digits) == 16 and int(digits, 16) >= 0, key
+    assert len({new_key("S") for _ in range(1000)}) == 1000
