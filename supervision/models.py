@@ -16,6 +16,15 @@ class SupervisionNoteQuerySet(models.QuerySet):
         return notes.order_by("created_at", "pk")
 
 
+def notes_on(rupture):
+    """The rupture's notes, oldest first, read once however often its page shows them:
+    its history (supervision.history) and its Supervision section both do. Kept on the
+    instance, which lives for one request; a note is added by a POST that redirects."""
+    if not hasattr(rupture, "_supervision_notes"):
+        rupture._supervision_notes = list(SupervisionNote.objects.for_rupture(rupture))
+    return rupture._supervision_notes
+
+
 class SupervisionNote(models.Model):
     """A rupture marked "discussed in supervision", with what the supervisor said.
 

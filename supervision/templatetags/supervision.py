@@ -2,7 +2,7 @@ from django import template
 
 from accounts.models import Role
 from supervision.forms import SupervisionNoteForm
-from supervision.models import SupervisionNote
+from supervision.models import notes_on
 
 register = template.Library()
 
@@ -17,7 +17,7 @@ def supervision_notes(context, rupture):
     user = context["request"].user
     return {
         "rupture": rupture,
-        "notes": list(SupervisionNote.objects.for_rupture(rupture)),
+        "notes": notes_on(rupture),
         "form": SupervisionNoteForm() if user.role == Role.SUPERVISOR else None,
         "csrf_token": context.get("csrf_token"),
     }
