@@ -83,6 +83,9 @@ def main():
     parser.add_argument("--xl", help="database URL of the clinic four times larger")
     parser.add_argument("--sizes", default="large,xl", help="which sizes to run (default both)")
     parser.add_argument("--drop", action="store_true", help="drop the databases at the end")
+    parser.add_argument("--pages", default="",
+                        help="only the pages whose name contains one of these (comma-separated), "
+                             "to measure one again with more --repeat")
     args = parser.parse_args()
     for tool in ("wrk", "caddy", "openssl"):
         if not shutil.which(tool):
@@ -174,8 +177,9 @@ def _run_size(size, database_url, tmp, args):
             ["caddy", "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
             cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))
-        targets = picked["targets"]
-        base = next(t for t in targets if t["path"] == "/bench/baseline/")
+        base = next(t for t in picked["targets"] if t["path"] == "/bench/baseline/")
+        wanted = [w for w in args.pages.split(",") if w]
+        targets = [t for t in picked["targets"] if t is base or not wanted or any(w in t["name"] for w in wanted)]
         for target in targets:
             _check(fronts[target["live"]], target, picked["cookies"][target["who"]])
         measured = {}
