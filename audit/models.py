@@ -25,12 +25,18 @@ class AccessEvent(models.Model):
     """
 
     at = models.DateTimeField(default=timezone.now)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    # Every record page writes a row here, so each index is paid on every view: the two
+    # below (user, -at) and (client, -at) serve the lookups and the PROTECT checks, and
+    # the foreign keys' own single-column indexes would only repeat them.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", db_index=False
+    )
     action = models.CharField(max_length=16, choices=Action.choices)
     what = models.CharField(max_length=64, help_text="The kind of record, e.g. client, rupture, caseload.")
     key = models.CharField(max_length=64, blank=True, help_text="The record's key, e.g. a case code.")
     client = models.ForeignKey(
-        "therapy_sessions.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "therapy_sessions.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        db_index=False,
     )
     ip = models.GenericIPAddressField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True)

@@ -14,6 +14,7 @@ from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit.models import AccessEvent
 from ruptures.models import RepairAttempt, RuptureEvent
 from strategies.models import TrackRecord
 from strategies.suggestions import track_records
@@ -337,3 +338,15 @@ def test_every_connection_tells_the_row_triggers_to_ignore_nothing(rupture):
     with pgtrigger.ignore("ruptures.RuptureEvent:no_hard_delete"):
         RuptureEvent.all_objects.filter(pk=rupture.pk).delete()
     assert not RuptureEvent.all_objects.filter(pk=rupture.pk).exists()
+
+
+def test_a_record_page_view_updates_each_access_log_index_once(as_therapist, client_record):
+    # Every record page writes an access event: an index whose columns lead another's
+    # would be written on every view and never read (audit migration 0006).
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "audit_accessevent")
+    indexes = sorted(tuple(c["columns"]) for c in constraints.values() if c["index"] and not c["primary_key"])
+    assert indexes == [("client_id", "at"), ("user_id", "at")]
+    before = AccessEvent.objects.count()
+    assert as_therapist.get(f"/clients/{client_record.code}/").status_code == 200
+    assert AccessEvent.objects.count() == before + 1
