@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -8,6 +7,7 @@ from audit.deletion import DeletionError, restore_deletion
 from audit.log import record
 from audit.models import AccessEvent, Action
 from audit.records import DeletionForm, RestoreForm
+from config import folds
 from sessions.access import deletions_for, get_client_for_audit, get_deletion_for
 
 EVENTS_PER_PAGE = 100
@@ -36,7 +36,7 @@ def client_access_log(request, code):
     # Reading the log is itself an access worth logging: auditors are audited too.
     record(request, Action.VIEW, "access-log", client=client)
     events = AccessEvent.objects.filter(client=client).select_related("user").order_by("-at", "-pk")
-    page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = folds.page(events, request.GET.get("page"), EVENTS_PER_PAGE)
     if not request.user.is_clinic_admin:
         _name_records(page.object_list, client)
     return render(request, "audit/access_log.html", {"client": client, "page": page})
@@ -48,7 +48,7 @@ def deletion_list(request):
     if not request.user.is_therapist:
         raise Http404
     deletions = deletions_for(request.user).select_related("by", "client").order_by("-at", "-pk")
-    page = Paginator(deletions, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = folds.page(deletions, request.GET.get("page"), EVENTS_PER_PAGE)
     return render(request, "audit/deletion_list.html", {"page": page})
 
 

@@ -1,13 +1,15 @@
-"""Long lists folded behind a link: the rows in view, and how many there are in all.
+"""Long lists folded behind a link or paged: the rows in view, and how many there are in all.
 
 A page that lists a caseload's sessions or ruptures shows the first rows and a link to
 the rest (?all=<list>, working without JavaScript; templates/includes/unfold.html). The
 count comes with the rows, a window over the whole list in the same query, so the folded
-rows are never fetched: a long list costs what a short one does.
+rows are never fetched: a long list costs what a short one does. Paged lists (`page`)
+take their count the same way.
 """
 
 from dataclasses import dataclass
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Window
 
 
@@ -37,3 +39,24 @@ def fold(queryset, shown, *, whole=False):
         return Fold(rows, len(rows))
     rows = list(queryset.annotate(listed=Window(Count("pk")))[:shown])
     return Fold(rows, rows[0].listed if rows else 0)
+
+
+def page(queryset, number, per_page):
+    """What Paginator(queryset, per_page).get_page(number) gives, in one query instead of
+    two: the page's rows with the list's length in a window beside them, where the
+    paginator counts first. A number that is not a page of the list (past its end, say,
+    after a search narrowed it, or below 1) is answered as get_page answers it."""
+    paginator = Paginator(queryset, per_page)
+    try:
+        wanted = int(number) if number is not None else 1
+    except (TypeError, ValueError):
+        wanted = 1
+    if wanted < 1:
+        return paginator.get_page(number)
+    start = (wanted - 1) * per_page
+    rows = list(queryset.annotate(listed=Window(Count("pk")))[start:start + per_page])
+    if not rows and wanted > 1:
+        return paginator.get_page(number)
+    # The paginator's count is a cached property: seeded here, it is never queried.
+    paginator.__dict__["count"] = rows[0].listed if rows else 0
+    return Page(rows, wanted, paginator)

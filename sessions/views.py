@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
@@ -15,7 +14,7 @@ from audit.views import confirm_soft_delete
 from checks.pages import session_checks
 from checks.services import record_no_rupture
 from checks.trend import points_for, trend_svg
-from config.folds import fold
+from config import folds
 from reminders.services import enqueue_sweep
 from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.access import get_client_for, get_session_for
@@ -44,7 +43,7 @@ def client_list(request):
         clients = clients.filter(Q(code__icontains=query) | Q(name__icontains=query))
     if status in ClientStatus.values:
         clients = clients.filter(status=status)
-    page = Paginator(clients.order_by("code"), CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = folds.page(clients.order_by("code"), request.GET.get("page"), CLIENTS_PER_PAGE)
     context = {
         "page": page, "q": query, "status": status, "statuses": ClientStatus.choices,
         "can_add": request.user.is_therapist,
@@ -75,7 +74,7 @@ def client_detail(request, code):
     # The newest sessions first, as many as a screen holds; years of weekly sessions
     # fold behind a link (?all=timeline), so the page costs the same however long the
     # therapy.
-    timeline = fold(
+    timeline = folds.fold(
         client.sessions.select_related("therapist")
         .prefetch_related(Prefetch("ruptures", queryset=ruptures.order_by("pk")))
         .order_by("-starts_at"),
