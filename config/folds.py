@@ -37,8 +37,14 @@ def fold(queryset, shown, *, whole=False):
     if whole:
         rows = list(queryset)
         return Fold(rows, len(rows))
-    rows = list(queryset.annotate(listed=Window(Count("pk")))[:shown])
-    return Fold(rows, rows[0].listed if rows else 0)
+    return Fold(*_slice_and_total(queryset, 0, shown))
+
+
+def _slice_and_total(queryset, start, stop):
+    """queryset[start:stop] and the whole list's length, from a window in the same query
+    (0 when the slice is empty: the window has no row to say it on)."""
+    rows = list(queryset.annotate(listed=Window(Count("pk")))[start:stop])
+    return rows, rows[0].listed if rows else 0
 
 
 def page(queryset, number, per_page):
@@ -48,15 +54,15 @@ def page(queryset, number, per_page):
     after a search narrowed it, or below 1) is answered as get_page answers it."""
     paginator = Paginator(queryset, per_page)
     try:
-        wanted = int(number) if number is not None else 1
+        wanted = int(number)
     except (TypeError, ValueError):
         wanted = 1
     if wanted < 1:
         return paginator.get_page(number)
     start = (wanted - 1) * per_page
-    rows = list(queryset.annotate(listed=Window(Count("pk")))[start:start + per_page])
+    rows, total = _slice_and_total(queryset, start, start + per_page)
     if not rows and wanted > 1:
         return paginator.get_page(number)
     # The paginator's count is a cached property: seeded here, it is never queried.
-    paginator.__dict__["count"] = rows[0].listed if rows else 0
+    paginator.__dict__["count"] = total
     return Page(rows, wanted, paginator)

@@ -174,13 +174,15 @@ def test_it_lists_clients_in_a_constant_number_of_queries(
         client_with_history(therapist, open_ruptures=2)
     # The session, the user, and the page with the list's length beside its rows
     # (config.folds.page: no COUNT first).
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(3) as few:
         assert len(results_of(client.get("/clients/"))) == 10
 
     for _ in range(50):
         client_with_history(therapist, open_ruptures=2)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(3) as many:
         assert len(results_of(client.get("/clients/"))) == 50
+
+    assert len(many.captured_queries) == len(few.captured_queries)
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client, client_record):
