@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Window
 
+MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint
+
 
 @dataclass
 class Fold:
@@ -57,7 +59,9 @@ def page(queryset, number, per_page):
         wanted = int(number)
     except (TypeError, ValueError):
         wanted = 1
-    if wanted < 1:
+    # Below 1, or so far past any list that its offset would overflow PostgreSQL's
+    # bigint: get_page counts first and answers with a real page.
+    if not 1 <= wanted <= MAX_OFFSET // per_page:
         return paginator.get_page(number)
     start = (wanted - 1) * per_page
     rows, total = _slice_and_total(queryset, start, start + per_page)

@@ -10,7 +10,7 @@ from config import folds
 from sessions.models import Client
 from tests.factories import make_client
 
-NUMBERS = [None, "", "abc", "1", "2", "3", "4", "999", "0", "-1", "2.0", " 2", 2]
+NUMBERS = [None, "", "abc", "1", "2", "3", "4", "999", "0", "-1", "2.0", " 2", 2, "9" * 25]
 
 
 def as_seen(page):
