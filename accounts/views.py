@@ -92,7 +92,7 @@ def therapist_home(user, now=None, unfolded=""):
         "agenda": agenda_fold,
         "flag_summary": flag_summary(agenda, agenda_fold.rows),
         "open_ruptures": fold(
-            RuptureEvent.objects.editable_by(user).open()
+            RuptureEvent.objects.open_in_caseload(user, write=True)
             .select_related("session__client")
             .only("kind", "intensity", "repair_status", "plan", "session__starts_at", "session__client__code")
             .annotate(next_session_at=Subquery(next_session))
@@ -123,8 +123,8 @@ def supervisor_home(user):
         .order_by().values("therapist").annotate(n=Count("pk")).values("n")
     )
     open_ruptures = (
-        RuptureEvent.objects.open().filter(session__client__therapist=OuterRef("pk"))
-        .order_by().values("session__client__therapist").annotate(n=Count("pk")).values("n")
+        RuptureEvent.objects.open().filter(session_client__therapist=OuterRef("pk"))
+        .order_by().values("session_client__therapist").annotate(n=Count("pk")).values("n")
     )
     supervisees = (
         User.objects.filter(pk__in=supervisee_ids(user))

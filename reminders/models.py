@@ -55,19 +55,20 @@ class FlagQuerySet(models.QuerySet):
         return self.filter(
             reason=FlagReason.STALLED, rupture__repair_status__in=sorted(OPEN_STATUSES),
             rupture__deleted_at__isnull=True, rupture__session__deleted_at__isnull=True,
-            rupture__session__client__deleted_at__isnull=True,
-            rupture__session__client__status__in=IN_THERAPY,
+            rupture__session_client__deleted_at__isnull=True,
+            rupture__session_client__status__in=IN_THERAPY,
         )
 
     def stalled_visible_to(self, user):
-        return self.stalled().filter(caseload_q(user, "rupture__session__client__"))
+        # Through each client's open ruptures (rupture_open_by_client), not their sessions.
+        return self.stalled().filter(caseload_q(user, "rupture__session_client__"))
 
     def without_next_session(self, now=None):
         """Stalled flags whose client still has nothing booked: a booking made later is a
         next step, and the flags before that session take over (the flag itself stays)."""
         now = now or timezone.now()
         booked = TherapySession.objects.filter(
-            client=OuterRef("rupture__session__client"), status=SessionStatus.SCHEDULED, starts_at__gte=now
+            client=OuterRef("rupture__session_client"), status=SessionStatus.SCHEDULED, starts_at__gte=now
         )
         return self.exclude(Exists(booked))
 

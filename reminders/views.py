@@ -24,8 +24,8 @@ def session_brief(request, pk):
     # The history of each rupture comes with it in two queries for all of them: what
     # was tried (with its session) and what supervision said (with who said it).
     open_ruptures = list(
-        RuptureEvent.objects.open()
-        .filter(session__client=client, session__starts_at__lt=session.starts_at)
+        RuptureEvent.objects.open_of_client(client)
+        .filter(session__starts_at__lt=session.starts_at)
         .select_related("session")
         .prefetch_related(
             Prefetch("attempts", queryset=RepairAttempt.objects.select_related("session")),

@@ -53,6 +53,20 @@ class RuptureEventQuerySet(models.QuerySet):
     def open(self):
         return self.filter(repair_status__in=OPEN_STATUSES)
 
+    # The two below find open ruptures through their client (rupture_open_by_client), so
+    # they cost what the client's open ruptures do, never what all of their sessions do.
+
+    def open_of_client(self, client):
+        return self.open().filter(session_client=client)
+
+    def open_in_caseload(self, user, *, write=False):
+        """Open ruptures of the clients `user` may read (with `write`, edit): visible_to
+        and editable_by, narrowed to open ones the same way."""
+        return self.open().filter(
+            caseload_q(user, "session_client__", write=write),
+            session__deleted_at__isnull=True, session_client__deleted_at__isnull=True,
+        )
+
     def with_risk(self):
         return self.exclude(risk=Risk.NONE)
 
@@ -72,11 +86,27 @@ class RuptureEventQuerySet(models.QuerySet):
         return self.order_by(Coalesce("risk_recorded_at", "session__starts_at").desc(), "-pk")
 
 
-@pghistory.track(append_only=True, level=pgtrigger.Statement)
+# The session's client on each rupture, copied by the database (see RuptureEvent): before
+# an insert, and before any update that names the session or the copy.
+_COPY_SESSION_CLIENT = f"""
+    NEW.session_client_id := (SELECT client_id FROM {TherapySession._meta.db_table} WHERE id = NEW.session_id);
+    RETURN NEW;
+"""
+
+
+# The copy is not history: an event for it would say the rupture changed when nothing did.
+@pghistory.track(append_only=True, level=pgtrigger.Statement, exclude=["session_client"])
 class RuptureEvent(ClinicalRecord):
     # The rupture's key in caseload files (`ruptures[].id`).
     key = models.CharField(max_length=64, unique=True, default=new_rupture_key, editable=False)
     session = models.ForeignKey(TherapySession, on_delete=models.PROTECT, related_name="ruptures")
+    # session.client, kept by a trigger (sessions never change client; a trigger on them
+    # says so): a client's open ruptures are then found through one index, not by
+    # visiting every session the client ever had, which grows with the clinic's age.
+    # Empty on an instance until it is read back; read `client` (through the session).
+    session_client = models.ForeignKey(
+        "therapy_sessions.Client", on_delete=models.PROTECT, null=True, editable=False, related_name="+",
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     actor = models.CharField(max_length=16, choices=Actor.choices, default=Actor.CLIENT)
     markers = ArrayField(models.CharField(max_length=32, choices=Marker.choices), default=list, blank=True)
@@ -126,13 +156,23 @@ class RuptureEvent(ClinicalRecord):
     all_objects = RuptureEventQuerySet.as_manager()
 
     hidden_with = ("session",)
+    # The session's client hides the session, and the session this rupture: the copy
+    # needs no cascade of its own (nor the index an UPDATE through it would).
+    not_hidden_with = ("session_client",)
     client_path = "session__client"
     record_name = "rupture"
 
     class Meta:
         ordering = ["-session__starts_at", "-pk"]
         base_manager_name = "all_objects"
-        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+        triggers = [
+            pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete),
+            pgtrigger.Trigger(
+                name="copy_session_client", when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.UpdateOf("session_id", "session_client_id"),
+                func=_COPY_SESSION_CLIENT,
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="rupture_deletion_has_reason"),
             models.CheckConstraint(condition=deletion_recorded(), name="rupture_deletion_recorded"),
@@ -173,6 +213,11 @@ class RuptureEvent(ClinicalRecord):
                 fields=["session"], condition=Q(repair_status__in=OPEN_STATUSES),
                 name="rupture_open_by_session",
             ),
+            # A client's open ruptures (open_ruptures_of_client, the dashboard measures).
+            models.Index(
+                fields=["session_client"], condition=Q(repair_status__in=OPEN_STATUSES),
+                name="rupture_open_by_client",
+            ),
             # The sweep's risk alerts and the supervisor's home page: ruptures with a risk
             # (risk_news). No index on risk_recorded_at: its OR with the session's date
             # spans two tables, so the plans read this index (EXPLAIN'd on the large demo).
@@ -208,9 +253,9 @@ def open_ruptures_of_client(client_ref="pk"):
     """Subquery: how many open ruptures the client at `client_ref` has (NULL for none)."""
     return (
         RuptureEvent.objects.open()
-        .filter(session__client=OuterRef(client_ref))
+        .filter(session_client=OuterRef(client_ref))
         .order_by()
-        .values("session__client")
+        .values("session_client")
         .annotate(n=Count("pk"))
         .values("n")
     )

@@ -189,7 +189,11 @@ class TherapySession(ClinicalRecord):
     class Meta:
         ordering = ["-starts_at"]
         base_manager_name = "all_objects"
-        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+        triggers = [
+            pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete),
+            # Each rupture carries a copy of its session's client (RuptureEvent.session_client).
+            pgtrigger.ReadOnly(name="client_fixed", fields=["client"]),
+        ]
         constraints = [
             models.CheckConstraint(condition=reason_given(), name="session_deletion_has_reason"),
             models.CheckConstraint(condition=deletion_recorded(), name="session_deletion_recorded"),

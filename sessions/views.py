@@ -84,7 +84,8 @@ def client_detail(request, code):
         "client": client,
         "sessions": timeline.rows,
         "earlier_sessions": timeline.more,
-        "open_ruptures": ruptures.open().order_by("session__starts_at", "pk"),
+        "open_ruptures": RuptureEvent.objects.open_of_client(client).select_related("session")
+        .order_by("session__starts_at", "pk"),
         "can_edit": client.is_editable_by(request.user),
         "now": timezone.now(),
     }
@@ -121,8 +122,7 @@ def client_discharge(request, code):
         messages.success(request, f"Client {client.code} discharged: {client.get_ending_display().lower()}.")
         return redirect(client)
     open_ruptures = (
-        RuptureEvent.objects.filter(session__client=client).open()
-        .select_related("session").order_by("session__starts_at", "pk")
+        RuptureEvent.objects.open_of_client(client).select_related("session").order_by("session__starts_at", "pk")
     )
     context = {"client": client, "form": form, "open_ruptures": open_ruptures}
     return render(request, "sessions/client_discharge.html", context, status=400 if form.errors else 200)

@@ -1,9 +1,11 @@
 """Caseload measures for the supervision pages, computed in PostgreSQL.
 
 One query whatever the size of the caseload, weekly trend included. It makes one pass
-over the clients' sessions and their ruptures and aggregates with GROUPING SETS, so the
-rows of a table and its totals (per therapist and for the whole team, or per supervisor,
-per therapist and for the clinic) come from the same pass. Definitions, as the pages state them:
+over the clients' sessions that some measure counts (the period's and the trend's, each
+client's last five held ones, and those with a rupture still open: never the rest of a
+long history) and their ruptures, and aggregates with GROUPING SETS, so the rows of a
+table and its totals (per therapist and for the whole team, or per supervisor, per
+therapist and for the clinic) come from the same pass. Definitions, as the pages state them:
 
 - ruptures in the period: ruptures logged for held sessions that started in the period;
 - ruptures per held session: those ruptures over the sessions held in the period;
@@ -220,6 +222,7 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
         "window": RECURRENCE_WINDOW,
         "min_sessions": RECURRENCE_MIN_SESSIONS,
         "trend_start": local_midnight(period.trend_week_starts()[0]),
+        "since": min(period.start_at, local_midnight(period.trend_week_starts()[0])),
         "bounds": [local_midnight(d) for d in period.trend_week_starts()] + [period.end_at],
         "active": "active",
         "too_long": (as_of or timezone.now()) - timedelta(days=OPEN_TOO_LONG_DAYS),
@@ -320,7 +323,11 @@ def _add_open_flags(results, team, sets):
 
     group_of = dict(team)
     counts = (
-        Flag.objects.open().filter(session__client__therapist_id__in=list(group_of))
+        # The caseload's clients as a subquery: each one's coming sessions are then read
+        # through its own index, where a condition on the joined client let the planner
+        # read every session booked in the clinic from now on.
+        Flag.objects.open()
+        .filter(session__client__in=Client.objects.filter(therapist_id__in=list(group_of)).values("pk"))
         .values_list("session__client__therapist_id", "session__client_id")
         .annotate(n=Count("pk")).order_by()
     )
@@ -433,6 +440,8 @@ def _measures_sql(cols, sets):
         for slug in STATUS_SLUGS
     )
     status_cols = ", ".join(f"ra.{slug}" for slug in STATUS_SLUGS)
+    read_cols = "s.id, s.client_id, s.starts_at, s.status, s.no_rupture_noted_at"
+    session_alive = _alive(TherapySession, "s")
     sql = f"""
     WITH team AS (
         SELECT * FROM unnest(%(therapists)s::bigint[], %(groups)s::bigint[])
@@ -445,9 +454,30 @@ def _measures_sql(cols, sets):
         -- by hashing every client of the clinic.
         WHERE c.therapist_id = ANY(%(therapists)s::bigint[]){_alive(Client, "c")}
     ),
-    -- One pass over the clients' sessions, through their client index, that every measure
-    -- below reads. `nth` numbers each client's held sessions up to the end of the period,
-    -- newest first: domain.md's "previous five sessions" are those with nth <= 5.
+    -- The sessions some measure reads, and no older ones, so that the cost follows the
+    -- period and the caseload rather than the clinic's age: the trend's and the period's,
+    -- each client's last RECURRENCE_WINDOW held sessions before the period's end (the
+    -- pattern), and the sessions of the clients' open ruptures, of any date (open now).
+    read AS (
+        SELECT {read_cols} FROM scope sc JOIN {{session}} s ON s.client_id = sc.client_id
+        WHERE s.starts_at >= %(since)s AND s.starts_at < %(end)s{session_alive}
+        UNION
+        SELECT last.* FROM scope sc CROSS JOIN LATERAL (
+            SELECT {read_cols} FROM {{session}} s
+            WHERE s.client_id = sc.client_id AND s.status = %(held)s
+                  AND s.starts_at < %(end)s{session_alive}
+            ORDER BY s.starts_at DESC, s.id DESC LIMIT %(window)s
+        ) AS last
+        UNION
+        SELECT {read_cols}
+        FROM scope sc JOIN {{rupture}} r ON r.session_client_id = sc.client_id
+             JOIN {{session}} s ON s.id = r.session_id
+        WHERE r.repair_status = ANY(%(open)s::text[]){_alive(RuptureEvent, "r")}{session_alive}
+    ),
+    -- One pass over those sessions that every measure below reads. `nth` numbers each
+    -- client's held sessions up to the end of the period, newest first: domain.md's
+    -- "previous five sessions" are those with nth <= 5 (the five newest are all read, so
+    -- their numbers are right; older ones read for another reason number after them).
     sess AS MATERIALIZED (
         SELECT s.id, s.client_id, s.starts_at, sc.therapist_id, sc.group_id,
                s.status = %(held)s AND s.starts_at >= %(start)s AND s.starts_at < %(end)s
@@ -467,8 +497,7 @@ def _measures_sql(cols, sets):
                         WHERE tc.session_id = s.id AND tc.respondent = 'therapist'
                               AND NOT tc.declined{_alive(AllianceCheck, "tc")}
                     ''')} ELSE FALSE END AS logged
-        FROM scope sc JOIN {{session}} s ON s.client_id = sc.client_id
-        WHERE TRUE{_alive(TherapySession, "s")}
+        FROM read s JOIN scope sc ON sc.client_id = s.client_id
     ),
     -- The ruptures any measure counts: the period's, the trend's, those of the last five
     -- sessions, and the open ones of any date.
@@ -490,12 +519,14 @@ def _measures_sql(cols, sets):
                          AND sa.outcome = ANY(%(repaired)s::text[]){_alive(RepairAttempt, "sa")}
                ''')} END AS repaired_in_session,
                ss.starts_at < %(too_long)s AS long_ago
-        FROM sess ss JOIN {{rupture}} r ON r.session_id = ss.id
-        -- Spelled out as an array so that the ruptures are found through their session
-        -- index rather than by hashing the whole table, which the planner would otherwise
-        -- choose and which grows with the clinic instead of with this caseload.
-        WHERE r.session_id = ANY (ARRAY(SELECT id FROM sess))
-          AND (%(kind)s::text = '' OR r.kind = %(kind)s::text){_alive(RuptureEvent, "r")}
+        -- Each session's ruptures through their session index. As a join, the planner may
+        -- hash the whole table (which grows with the clinic, not this caseload) or, misled
+        -- by the estimate of `read`, compare every session with every rupture; OFFSET 0
+        -- keeps the subquery from being flattened into such a join.
+        FROM sess ss CROSS JOIN LATERAL (
+            SELECT * FROM {{rupture}} r WHERE r.session_id = ss.id{_alive(RuptureEvent, "r")} OFFSET 0
+        ) AS r
+        WHERE (%(kind)s::text = '' OR r.kind = %(kind)s::text)
           AND (ss.in_period OR ss.week IS NOT NULL OR ss.nth <= %(window)s
                OR r.repair_status = ANY(%(open)s::text[]))
     ),

@@ -350,3 +350,82 @@ def test_a_record_page_view_updates_each_access_log_index_once(as_therapist, cli
     before = AccessEvent.objects.count()
     assert as_therapist.get(f"/clients/{client_record.code}/").status_code == 200
     assert AccessEvent.objects.count() == before + 1
+
+
+# --- The dashboard reads the history it counts, not all of it --------------------------------
+
+def rows_read(node, tables):
+    """Rows the plan's scans of `tables` found, filtered-out ones too, over all loops."""
+    if node.get("Relation Name") in tables and "Actual Rows" in node:
+        found = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        yield round(found * node.get("Actual Loops", 1))
+    for child in node.get("Plans", ()):
+        yield from rows_read(child, tables)
+
+
+def measures_rows_read(therapist):
+    from supervision.measures import Period, measure
+
+    today = timezone.localdate()
+    with CaptureQueriesContext(connection) as queries:
+        measure([(therapist.pk, None)], Period(today - timedelta(weeks=4), today), "", ((),))
+    sql = next(q["sql"] for q in queries if q["sql"].lstrip().startswith("WITH"))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE therapy_sessions_therapysession, ruptures_ruptureevent")
+        # As on a clinic's tables: through the indexes, not a test table's few pages.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql.replace("%", "%%"))
+        plan = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    return sum(rows_read(plan[0]["Plan"], {"therapy_sessions_therapysession", "ruptures_ruptureevent"}))
+
+
+def test_the_dashboard_measures_read_no_more_rows_for_a_longer_history(therapist, client_record):
+    for d in (30, 21, 14, 7, 3):
+        make_rupture(make_session(client_record, days_ago=d), repair_status="attempted")
+    make_rupture(make_session(client_record, days_ago=400), repair_status="unresolved")
+    before = measures_rows_read(therapist)
+    # A year of closed history between them, which no measure of the last four weeks counts.
+    for d in range(100, 400, 7):
+        make_rupture(make_session(client_record, days_ago=d), repair_status="resolved")
+    # Reading that history would add a row for each of its 43 sessions and their ruptures;
+    # a LIMIT may look one row further on either side.
+    assert abs(measures_rows_read(therapist) - before) <= 2
+
+
+# --- Each rupture's copy of its session's client ------------------------------------------------
+
+def test_a_rupture_carries_its_sessions_client_however_it_is_written(client_record, therapist):
+    other = make_client(therapist)
+    rupture = make_rupture(make_session(client_record, days_ago=7))
+    rupture.refresh_from_db()
+    assert rupture.session_client_id == client_record.pk
+    # A save with the copy unset (an instance never read back) sets it again.
+    rupture.session_client_id = None
+    rupture.save()
+    rupture.refresh_from_db()
+    assert rupture.session_client_id == client_record.pk
+    # Nor can a write name another client than the session's.
+    RuptureEvent.objects.filter(pk=rupture.pk).update(session_client=other)
+    rupture.refresh_from_db()
+    assert rupture.session_client_id == client_record.pk
+    moved = make_session(other, days_ago=3)
+    RuptureEvent.objects.filter(pk=rupture.pk).update(session=moved)
+    assert RuptureEvent.objects.get(pk=rupture.pk).session_client_id == other.pk
+    [bulk] = RuptureEvent.objects.bulk_create([RuptureEvent(
+        session=moved, kind="withdrawal", markers=["denial"], intensity=2,
+        created_by=therapist, updated_by=therapist,
+    )])
+    assert RuptureEvent.objects.get(pk=bulk.pk).session_client_id == other.pk
+
+
+def test_a_session_never_changes_client(client_record, therapist):
+    from django.db import DatabaseError
+
+    from sessions.models import TherapySession
+
+    session = make_session(client_record, days_ago=7)
+    with pytest.raises(DatabaseError, match="Cannot update rows"), transaction.atomic():
+        TherapySession.objects.filter(pk=session.pk).update(client=make_client(therapist))
+    # Everything else about it may change.
+    TherapySession.objects.filter(pk=session.pk).update(note="moved to Tuesday")

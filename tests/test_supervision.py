@@ -187,6 +187,26 @@ def test_it_counts_a_pattern_as_of_the_end_of_the_period(therapist, client_recor
     assert measure([(therapist.pk, None)], last_weeks(4), "", ((),))[()][()].recurring_clients == 0
 
 
+def test_it_finds_a_pattern_and_open_ruptures_older_than_the_trend(therapist, client_record):
+    # The measures read only the sessions they count (the trend's and the period's) and,
+    # of older ones, the last five held and those with an open rupture: a client back
+    # after months away still shows the pattern of their last five sessions.
+    for d in (300, 260, 230, 220, 210, 200):
+        make_session(client_record, days_ago=d)
+    make_session(client_record, days_ago=190, status=SessionStatus.NO_SHOW)
+    sessions = TherapySession.objects.filter(client=client_record).order_by("starts_at")
+    oldest, *_, fifth_newest, _, _, _, newest = sessions.filter(status=SessionStatus.HELD)
+    make_rupture(fifth_newest, markers=["denial"], repair_status="resolved")
+    make_rupture(newest, markers=["denial"], repair_status="resolved")
+    make_rupture(oldest, markers=["denial"], repair_status="unresolved")
+    make_rupture(newest, kind="confrontation", markers=["defends_self"], repair_status="partially_resolved")
+    by_client = measure([(therapist.pk, None)], last_weeks(4), "", (("client_id",),))
+    m = by_client[("client_id",)][(client_record.pk,)]
+    assert m.recurring_markers == {"denial": 2}
+    assert (m.open_now, m.held_sessions, m.ruptures) == (1, 0, 0)
+    assert measure([(therapist.pk, None)], last_weeks(4), "confrontation", ((),))[()][()].open_now == 0
+
+
 def test_it_counts_ruptures_and_held_sessions_week_by_week(therapist, caseload):
     m = measure([(therapist.pk, None)], last_weeks(4), "", ((),))[()][()]
     assert len(m.weeks) == 12
