@@ -8,8 +8,10 @@ Not a test: timings depend on the machine. What it does, every step bounded in t
    URLs), migrating it and building the clinic with ``seed_demo`` (and one reminder
    sweep) if it has none, then ``VACUUM ANALYZE`` as autovacuum would have; the databases
    are kept for the next run (--drop drops them);
-2. EXPLAINs every query of every page on it, as the page's user (bench/plans.py), and
-   prints each sequential scan of sessions, ruptures, repair attempts or clients;
+2. EXPLAIN ANALYZEs every query of every page on it, as the page's user (bench/plans.py),
+   and prints each sequential scan of sessions, ruptures, repair attempts or clients, and
+   how many rows of those tables the page's queries read (the same at both sizes if its
+   cost is independent of the clinic's; unlike the times, this does not drift);
 3. serves it as deployed: gunicorn (sync workers) behind Caddy terminating TLS
    (Debian's ``caddy``, configured as the Caddyfile beside docker-compose.yml; a throwaway
    self-signed certificate from ``openssl``), under
@@ -22,8 +24,8 @@ Not a test: timings depend on the machine. What it does, every step bounded in t
    --repeat times over, the median ratio counting;
 5. prints one table: time per request and throughput against the bare page at each
    size, and the larger clinic's time per request over the large one's, each in units
-   of its own bare page (the aims: at least 0.5 of the bare page's throughput, at most
-   1.2 times the time).
+   of its own bare page, and the rows read at each size (the aims: at least 0.5 of the
+   bare page's throughput, at most 1.2 times the time and the rows).
 """
 
 import argparse
@@ -158,7 +160,7 @@ def _run_size(size, database_url, tmp, args):
     # runs, and the pages would be measured through them (70,000 dead flags at xl here).
     subprocess.run(["psql", database_url, "-qc", "VACUUM ANALYZE"], check=True, timeout=1800)
     plans = json.loads(subprocess.run(
-        [sys.executable, "bench/plans.py", "--json"], env=env, cwd=ROOT, check=True,
+        [sys.executable, "bench/plans.py", "--json", "--analyze"], env=env, cwd=ROOT, check=True,
         capture_output=True, text=True, timeout=600,
     ).stdout)
     picked = json.loads(subprocess.run(
@@ -185,6 +187,9 @@ def _run_size(size, database_url, tmp, args):
         base = next(t for t in picked["targets"] if t["path"] == "/bench/baseline/")
         wanted = [w for w in args.pages.split(",") if w]
         targets = [t for t in picked["targets"] if t is base or not wanted or any(w in t["name"] for w in wanted)]
+        if len(targets) < 2:
+            names = ", ".join(t["name"] for t in picked["targets"] if t is not base)
+            sys.exit(f"--pages {args.pages!r} names none of the pages measured against the bare one: {names}")
         for target in targets:
             _check(fronts[target["live"]], target, picked["cookies"][target["who"]])
         measured = {}
@@ -306,7 +311,7 @@ def _report(results, args):
     header = "| page |" + "".join(f" {s}: ms/request | {s}: vs bare page |" for s in sizes)
     if len(sizes) == 2:
         header += f" {sizes[1]}/{sizes[0]} time |"
-    header += " queries | seq scans |"
+    header += "".join(f" {s}: rows read |" for s in sizes) + " queries | seq scans |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     rows, problems = [], []
@@ -336,6 +341,12 @@ def _report(results, args):
             cells.append(f"{growth:.2f}")
             if growth > GROWTH_AIM:
                 problems.append(f"{name}: {growth:.2f} times the time on the larger clinic")
+        # The rows each size's plans found in sessions, ruptures, attempts and clients:
+        # the same user's pages should find the same rows in a clinic four times larger.
+        read = [results[size]["plans"].get(name, {}).get("rows") for size in sizes]
+        cells += ["" if n is None else str(n) for n in read]
+        if len(sizes) == 2 and None not in read and read[1] > GROWTH_AIM * max(read[0], 1):
+            problems.append(f"{name}: its queries read {read[1]} rows on the larger clinic, {read[0]} on the large one")
         plan = results[sizes[0]]["plans"].get(name, {})
         scans = sorted({s for size in sizes for s in results[size]["plans"].get(name, {}).get("seq_scans", [])})
         cells += [str(plan.get("queries", "")), ", ".join(scans) or "none"]

@@ -4,7 +4,11 @@ Run with DATABASE_URL pointing at a demo clinic (bench/bench_pages.py does, once
 size). Each page of bench/pages.py is requested in-process as its user, every query it
 runs is captured, and each SELECT is EXPLAINed (ANALYZE with --analyze). Prints, per
 page, the number of queries, their time, and every sequential scan of sessions, ruptures
-or repair attempts; with --json, one JSON object instead.
+or repair attempts; with --analyze also the shared buffers (8 kB pages of tables and
+indexes) its queries read and the rows they find in those tables (and clients), the
+page's work in the database without the timing noise: on a clinic four times larger the
+rows should stay the same (the buffers grow a little, as a larger index is one level
+deeper). With --json, one JSON object instead.
 """
 
 import argparse
@@ -42,8 +46,9 @@ def main():
         return
     for page in report:
         scans = ", ".join(page["seq_scans"]) or "none"
+        buffers = f" {page['buffers']:>6} buffers, {page['rows']:>6} rows;" if args.analyze else ""
         print(f"{page['name']:<24} {page['status']} {page['queries']:>3} queries "
-              f"{page['sql_ms']:>8.1f} ms SQL; seq scans of watched tables: {scans}")
+              f"{page['sql_ms']:>8.1f} ms SQL;{buffers} seq scans of watched tables: {scans}")
 
 
 def explain_pages(*, analyze=False, verbose=False, only=None):
@@ -67,21 +72,23 @@ def explain_pages(*, analyze=False, verbose=False, only=None):
             client.get(target.path, secure=True, **headers)
             with CaptureQueriesContext(connection) as captured:
                 response = client.get(target.path, secure=True, **headers)
-        scans, sql_ms = [], 0.0
+        scans, sql_ms, buffers, rows = [], 0.0, 0, 0
         for query in captured.captured_queries:
             sql = query["sql"]
             if not sql.lstrip().lstrip("(").upper().startswith(("SELECT", "WITH")):
                 continue
             plan, ms = _explain(connection, sql, analyze)
             sql_ms += ms if analyze else float(query["time"]) * 1000
+            buffers += plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+            rows += sum(_rows_read(plan))
             found = sorted(set(_seq_scans(plan)))
             scans += [t for t in found if t in WATCHED]
             if verbose:
-                print(f"--- {target.name}, {ms:.1f} ms: {sql[:2000]}\n{_outline(plan)}")
+                print(f"--- {target.name}, {ms:.1f} ms: {sql[:600]}\n{_outline(plan)}")
         report.append({
             "name": target.name, "path": target.path, "status": response.status_code,
             "queries": len(captured.captured_queries), "sql_ms": sql_ms,
-            "seq_scans": sorted(set(scans)),
+            "seq_scans": sorted(set(scans)), "buffers": buffers, "rows": rows,
         })
     return report
 
@@ -102,12 +109,24 @@ def _explain(connection, sql, analyze):
 def _outline(node, depth=0):
     """A plan as indented lines: node, relation or index, actual time and rows if analysed."""
     what = node.get("Relation Name") or node.get("Index Name") or ""
-    actual = f" {node['Actual Total Time']:.2f} ms x{node.get('Actual Loops', 1)} rows={node['Actual Rows']}" \
-        if "Actual Total Time" in node else f" rows~{node.get('Plan Rows')}"
+    actual = (f" {node['Actual Total Time']:.2f} ms x{node.get('Actual Loops', 1)} rows={node['Actual Rows']}"
+              f" buffers={node.get('Shared Hit Blocks', 0) + node.get('Shared Read Blocks', 0)}"
+              if "Actual Total Time" in node else f" rows~{node.get('Plan Rows')}")
     lines = ["  " * depth + f"{node.get('Node Type')} {what}{actual}"]
     for child in node.get("Plans", ()):
         lines.append(_outline(child, depth + 1))
     return "\n".join(lines)
+
+
+def _rows_read(node):
+    """Rows each scan of a watched table found, filtered-out ones too, over all its loops
+    (EXPLAIN gives them per loop): the page's work that could grow with the clinic."""
+    if node.get("Relation Name") in WATCHED and "Actual Rows" in node:
+        found = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+                 + node.get("Rows Removed by Index Recheck", 0))
+        yield round(found * node.get("Actual Loops", 1))
+    for child in node.get("Plans", ()):
+        yield from _rows_read(child)
 
 
 def _seq_scans(node):
