@@ -70,13 +70,14 @@ def client_new(request):
 def client_detail(request, code):
     client = get_client_for(request.user, code)
     record(request, Action.VIEW, "client", client=client)
-    ruptures = RuptureEvent.objects.filter(session__client=client).select_related("session")
     # The newest sessions first, as many as a screen holds; years of weekly sessions
     # fold behind a link (?all=timeline), so the page costs the same however long the
     # therapy.
     timeline = folds.fold(
-        client.sessions.select_related("therapist")
-        .prefetch_related(Prefetch("ruptures", queryset=ruptures.order_by("pk")))
+        # Neither each session's therapist (the timeline never names them, and the join
+        # hashed every user of the clinic) nor, with its ruptures, their session again:
+        # the prefetch hands each rupture the session it came under.
+        client.sessions.prefetch_related(Prefetch("ruptures", queryset=RuptureEvent.objects.order_by("pk")))
         .order_by("-starts_at"),
         TIMELINE_SHOWN_AT_FIRST, whole=request.GET.get("all") == "timeline",
     )
