@@ -39,11 +39,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, FilteredRelation, Q
+from django.db.models import Count, F, FilteredRelation, Q
 from django.utils import timezone
 
 from checks import meaning
 from checks.models import AllianceCheck
+from config.lookups import AnyOf
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, SessionStatus, TherapySession
@@ -322,16 +323,17 @@ def _add_open_flags(results, team, sets):
     from reminders.models import Flag
 
     group_of = dict(team)
+    # The caseload's clients first, by their therapist index: given as a list of keys,
+    # each client's coming sessions are read through its own index. A condition on the
+    # joined client, or a subquery, let the planner read every session booked in the
+    # clinic from now on, or hash every client, or every session of each client.
+    therapist_of = dict(Client.objects.filter(therapist_id__in=list(group_of)).values_list("pk", "therapist_id"))
     counts = (
-        # The caseload's clients as a subquery: each one's coming sessions are then read
-        # through its own index, where a condition on the joined client let the planner
-        # read every session booked in the clinic from now on.
-        Flag.objects.open()
-        .filter(session__client__in=Client.objects.filter(therapist_id__in=list(group_of)).values("pk"))
-        .values_list("session__client__therapist_id", "session__client_id")
-        .annotate(n=Count("pk")).order_by()
+        Flag.objects.open().filter(AnyOf(F("session__client"), list(therapist_of)))
+        .values_list("session__client_id").annotate(n=Count("pk")).order_by()
     )
-    for therapist_id, client_id, n in counts:
+    for client_id, n in counts:
+        therapist_id = therapist_of[client_id]
         ids = {"therapist_id": therapist_id, "client_id": client_id, "group_id": group_of[therapist_id]}
         for grouping in sets:
             measures = results[grouping].get(tuple(ids[c] for c in grouping))

@@ -429,3 +429,18 @@ def test_a_session_never_changes_client(client_record, therapist):
         TherapySession.objects.filter(pk=session.pk).update(client=make_client(therapist))
     # Everything else about it may change.
     TherapySession.objects.filter(pk=session.pk).update(note="moved to Tuesday")
+
+
+def test_any_of_filters_by_a_list_of_keys_bound_as_one_array(therapist):
+    from django.db.models import F
+
+    from config.lookups import AnyOf
+    from sessions.models import Client
+
+    clients = [make_client(therapist) for _ in range(3)]
+    keys = [clients[0].pk, clients[2].pk]
+    with CaptureQueriesContext(connection) as queries:
+        found = set(Client.objects.filter(AnyOf(F("pk"), keys)).values_list("pk", flat=True))
+    assert found == set(keys)
+    assert "= ANY(" in queries[0]["sql"]
+    assert not Client.objects.filter(AnyOf(F("pk"), [])).exists()

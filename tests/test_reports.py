@@ -693,16 +693,17 @@ def test_the_page_costs_the_same_queries_whatever_the_size_of_the_clinic(
     url = "/reports/alliance/?period=custom&start=2026-10-01&end=2026-11-30&by=therapist"
     as_admin.get(url)  # warm: the session and the user are loaded the same way each time
     # Session and user (2), the team and its supervisors (2), per period (3 of them): the
-    # measures, the open flags, the checks, the flags and the endings (5 each) and the access
-    # log entry (1). The session is not written again: its idle timer moves once a minute.
-    with django_assert_num_queries(20):
+    # measures, the clients and their open flags, the checks, the flags and the endings (6
+    # each) and the access log entry (1). The session is not written again: its idle timer
+    # moves once a minute.
+    with django_assert_num_queries(23):
         as_admin.get(url)
     more = make_client(other_therapist)
     for d in range(1, 20):
         make_rupture(make_session(more, starts_at=at(clinic_tz, 2026, 11, d, 9)))
         make_client(other_therapist, status="discharged", ending="dropout",
                     discharged_at=at(clinic_tz, 2026, 11, d, 17))
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(23):
         as_admin.get(url)
 
 

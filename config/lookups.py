@@ -1,0 +1,21 @@
+"""`column = ANY(%s)`: a filter on a list of keys sent as one array parameter.
+
+`field__in=[...]` spells one parameter per key, which client-side binding quotes one by
+one in Python: for a whole clinic's thousands of clients that costs more than the query.
+One array is bound once, and PostgreSQL reads it as an `IN` list all the same.
+
+    Flag.objects.filter(AnyOf(F("session__client"), client_ids))
+"""
+
+from django.db.models import Lookup
+
+
+class AnyOf(Lookup):
+    lookup_name = "any_of"
+    # The right-hand side is a list, bound as it is (psycopg sends it as an array).
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
