@@ -211,6 +211,13 @@ class TherapySession(ClinicalRecord):
                 fields=["therapist", "starts_at"], condition=Q(status="scheduled"),
                 name="session_scheduled_by_therapist",
             ),
+            # A client's booked sessions (the dashboard's open flags, a stalled rupture's
+            # next step): session_client_time would read the client's whole history too,
+            # as the planner, given a list of clients, preferred the client key alone.
+            models.Index(
+                fields=["client", "starts_at"], condition=Q(status="scheduled"),
+                name="session_scheduled_by_client",
+            ),
         ]
 
     def __str__(self):
