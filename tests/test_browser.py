@@ -87,7 +87,11 @@ def test_it_logs_a_withdrawal_rupture_with_the_keyboard_alone(live_server, page,
     tab_to(page, "intensity", "el.name === 'intensity'")
     page.keyboard.press("Space")
     page.keyboard.press("ArrowRight")
-    page.keyboard.press("ArrowRight")  # intensity 3
+    with page.expect_response(lambda response: "intensity=3" in response.url):
+        page.keyboard.press("ArrowRight")  # intensity 3
+    # The suggestions for it swap in before the keys go back past them: a swap under the
+    # focus would drop it (on a loaded machine the answer came while tabbing back).
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     tab_to(page, "the plan", "el.name === 'plan'")
     page.keyboard.type("Ask how the letter question landed.")
     # Back to the minute field, past the suggestions (between the fields and the free text).
