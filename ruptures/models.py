@@ -252,8 +252,7 @@ class RuptureEvent(ClinicalRecord):
 def open_ruptures_of_client(client_ref="pk"):
     """Subquery: how many open ruptures the client at `client_ref` has (NULL for none)."""
     return (
-        RuptureEvent.objects.open()
-        .filter(session_client=OuterRef(client_ref))
+        RuptureEvent.objects.open_of_client(OuterRef(client_ref))
         .order_by()
         .values("session_client")
         .annotate(n=Count("pk"))

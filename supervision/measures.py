@@ -210,6 +210,7 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
         if not set(s) <= set(COLUMNS):
             raise ValueError(f"unknown grouping column in {s!r}")
     cols = [c for c in COLUMNS if any(c in s for s in sets)]
+    trend_start = local_midnight(period.trend_week_starts()[0])
     params = {
         "therapists": [t for t, _ in team],
         "groups": [g for _, g in team],
@@ -222,8 +223,8 @@ def measure(team: list[tuple[int, int | None]], period: Period, kind: str,
         "tz": timezone.get_current_timezone_name(),
         "window": RECURRENCE_WINDOW,
         "min_sessions": RECURRENCE_MIN_SESSIONS,
-        "trend_start": local_midnight(period.trend_week_starts()[0]),
-        "since": min(period.start_at, local_midnight(period.trend_week_starts()[0])),
+        "trend_start": trend_start,
+        "since": min(period.start_at, trend_start),
         "bounds": [local_midnight(d) for d in period.trend_week_starts()] + [period.end_at],
         "active": "active",
         "too_long": (as_of or timezone.now()) - timedelta(days=OPEN_TOO_LONG_DAYS),
@@ -333,12 +334,10 @@ def _add_open_flags(results, team, sets):
         .values_list("session__client_id").annotate(n=Count("pk")).order_by()
     )
     for client_id, n in counts:
-        therapist_id = therapist_of[client_id]
-        ids = {"therapist_id": therapist_id, "client_id": client_id, "group_id": group_of[therapist_id]}
-        for grouping in sets:
-            measures = results[grouping].get(tuple(ids[c] for c in grouping))
-            if measures is not None:
-                measures.open_flags += n
+
+        def add(m, n=n):
+            m.open_flags += n
+        _fold(results, sets, group_of, therapist_of[client_id], client_id, add)
 
 
 def _mask(cols, grouping):
