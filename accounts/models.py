@@ -108,6 +108,16 @@ class SupervisionLink(models.Model):
         return f"{self.supervisor} supervises {self.therapist}"
 
 
+# What str(user) reads: a list naming people loads these columns of them and no others
+# (not the password hash, never shown).
+NAME_FIELDS = ("display_name", "first_name", "last_name", "username")
+
+
+def name_fields(via):
+    """NAME_FIELDS reached through the relation `via`, for QuerySet.only()."""
+    return [f"{via}__{name}" for name in NAME_FIELDS]
+
+
 def supervisee_ids(supervisor):
     """Subquery of the therapists a supervisor oversees today."""
     return SupervisionLink.objects.active().filter(supervisor=supervisor).values("therapist_id")

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.middleware import SIGNED_IN_AT
-from accounts.models import Role, User, supervisee_ids
+from accounts.models import Role, User, name_fields, supervisee_ids
 from config import folds
 from reminders.models import Flag, FlagReason
 from ruptures.models import RuptureEvent, open_ruptures_of_client
@@ -101,9 +101,11 @@ def therapist_home(user, now=None, unfolded=""):
         ),
         "flags": flags,
         "new_notes": fold(
-            SupervisionNote.objects.filter(
-                rupture__in=RuptureEvent.objects.editable_by(user), created_at__gte=now - timedelta(days=NOTES_DAYS)
-            ).select_related("supervisor", "rupture__session__client").order_by("-created_at", "-pk"),
+            SupervisionNote.objects.editable_by(user).filter(created_at__gte=now - timedelta(days=NOTES_DAYS))
+            .select_related("supervisor", "rupture__session__client")
+            .only("comment", "created_at", "rupture__kind", "rupture__session__starts_at",
+                  "rupture__session__client__code", *name_fields("supervisor"))
+            .order_by("-created_at", "-pk"),
             "notes", unfolded,
         ),
         "notes_days": NOTES_DAYS,

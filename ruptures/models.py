@@ -39,16 +39,30 @@ OPEN_STATUSES = sorted(v.OPEN_STATUSES)
 ATTEMPT_OUTCOMES = [s for s in RepairStatus.values if s != RepairStatus.UNADDRESSED]
 
 
-# What TherapySession.objects.visible_to(user) also requires, through the joins.
-_ALIVE_SESSION = {"session__deleted_at__isnull": True, "session__client__deleted_at__isnull": True}
+def rupture_caseload_q(user, via="", *, write=False):
+    """Q: ruptures, reached through `via` (e.g. "rupture__"), that `user` may read (with
+    `write`, edit): their client in the caseload, and neither they, their session nor
+    their client deleted, which TherapySession.objects.visible_to also requires.
+
+    Through `via`, a list of what hangs off ruptures (supervision notes) filters on the
+    joins it reads anyway, rather than on `rupture__in=<visible ruptures>`: that repeats
+    the three joins in a subquery, and planning the home page's notes took 4 ms of it.
+    """
+    # Read through its own manager a rupture is alive already (AliveManager, or
+    # all_objects on purpose); through `via`, only this says so.
+    alive = ("session__", "session__client__") + (("",) if via else ())
+    return Q(
+        caseload_q(user, f"{via}session__client__", write=write),
+        **{f"{via}{path}deleted_at__isnull": True for path in alive},
+    )
 
 
 class RuptureEventQuerySet(models.QuerySet):
     def visible_to(self, user):
-        return self.filter(caseload_q(user, "session__client__"), **_ALIVE_SESSION)
+        return self.filter(rupture_caseload_q(user))
 
     def editable_by(self, user):
-        return self.filter(caseload_q(user, "session__client__", write=True), **_ALIVE_SESSION)
+        return self.filter(rupture_caseload_q(user, write=True))
 
     def open(self):
         return self.filter(repair_status__in=OPEN_STATUSES)

@@ -5,12 +5,16 @@ from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
-from ruptures.models import RuptureEvent
+from ruptures.models import RuptureEvent, rupture_caseload_q
 
 NOTE_MAX_LENGTH = 2000
 
 
 class SupervisionNoteQuerySet(models.QuerySet):
+    def editable_by(self, user):
+        """Notes on ruptures `user` may edit: a therapist's own clients'."""
+        return self.filter(rupture_caseload_q(user, "rupture__", write=True))
+
     def for_rupture(self, rupture):
         notes = self.filter(rupture=rupture).select_related("supervisor")
         return notes.order_by("created_at", "pk")
