@@ -8,7 +8,7 @@ say what changed, by whom (the request's user, kept in the event's context).
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from accounts.models import User
+from accounts.models import NAME_FIELDS, User
 from audit.models import Deletion
 from ruptures.models import RuptureEvent
 
@@ -43,7 +43,7 @@ def history_of(rupture) -> list[Entry]:
     Event = RuptureEvent.pgh_event_models["update"]
     events = list(Event.objects.filter(pgh_obj_id=rupture.pk).select_related("pgh_context").order_by("pgh_id"))
     user_ids = {(e.pgh_context.metadata or {}).get("user") for e in events if e.pgh_context}
-    names = {u.pk: str(u) for u in User.objects.filter(pk__in=[i for i in user_ids if i])}
+    names = _names([i for i in user_ids if i])
     fields = [f for f in Event._meta.concrete_fields if f.name not in SKIPPED]
     entries, previous = [], None
     if not events or events[0].pgh_label != "insert":
@@ -74,8 +74,17 @@ def history_of(rupture) -> list[Entry]:
     return sorted(entries, key=lambda entry: entry.at)
 
 
+def _names(user_ids):
+    # Rows made in bulk or by commands name nobody: no query for them (most ruptures).
+    if not user_ids:
+        return {}
+    return {u.pk: str(u) for u in User.objects.filter(pk__in=user_ids).only(*NAME_FIELDS)}
+
+
 def _deletion_entries(deletion_ids):
     entries = []
+    if not deletion_ids:  # a rupture never deleted: building the query cost 2 ms
+        return entries
     for d in Deletion.objects.filter(pk__in=deletion_ids).select_related("by", "restored_by"):
         what = "deleted" if d.record_type == RuptureEvent._meta.label_lower else (
             f"deleted with its {d.record_kind} {d.record_key}"
