@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "django_htmx",
     "template_partials",
     "pgtrigger",
@@ -92,6 +93,10 @@ TEMPLATES = [
         },
     },
 ]
+
+# Form widgets drawn through TEMPLATES, so that templates/django/forms/ may replace one
+# of Django's (the select, whose options it includes one by one) with the same markup.
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # --- Database: PostgreSQL only -------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")

@@ -444,3 +444,37 @@ def test_any_of_filters_by_a_list_of_keys_bound_as_one_array(therapist):
     assert found == set(keys)
     assert "= ANY(" in queries[0]["sql"]
     assert not Client.objects.filter(AnyOf(F("pk"), [])).exists()
+
+
+def test_the_home_pages_notes_and_stalled_flags_join_each_table_once(as_therapist, client_record):
+    """Planning a query grows with its joins: the notes went through a subquery that
+    joined ruptures, sessions and clients again, and the stalled flags reached the
+    client twice (through the rupture's copy to filter, through the session to show),
+    and both read every column of five tables, password hashes among them."""
+    with CaptureQueriesContext(connection) as queries:
+        assert as_therapist.get("/").status_code == 200
+    lists = [q["sql"] for q in queries if q["sql"].startswith(
+        ('SELECT "supervision_supervisionnote"', 'SELECT "reminders_flag"."id", "reminders_flag"."rupture_id"'))]
+    assert len(lists) == 2
+    for sql in lists:
+        for table in ("ruptures_ruptureevent", "therapy_sessions_therapysession", "therapy_sessions_client"):
+            assert sql.count(f'JOIN "{table}"') == 1, table
+        assert "password" not in sql and " IN (SELECT" not in sql
+
+
+def test_our_select_draws_the_markup_djangos_own_does():
+    """templates/django/forms/widgets/select.html writes each option where Django's
+    includes two templates per option: the same HTML, groups and choices as they come."""
+    from django import forms
+    from django.conf import settings
+    from django.forms.renderers import DjangoTemplates, get_default_renderer
+
+    widget = forms.Select(
+        attrs={"required": True, "aria-describedby": "x_help"},
+        choices=[("", "---------"), ("a", "Alpha & <b>"), ("Group", [("b", "Beta"), ("c", 'Gamma "q"')])],
+    )
+    ours = get_default_renderer()
+    assert ours.get_template("django/forms/widgets/select.html").origin.name == str(
+        settings.BASE_DIR / "templates/django/forms/widgets/select.html")
+    for value in (None, "a", "c"):
+        assert widget.render("x", value, renderer=ours) == widget.render("x", value, renderer=DjangoTemplates())
