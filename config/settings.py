@@ -229,9 +229,11 @@ PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=65_536)
 
 # --- Internationalisation --------------------------------------------------------
+# One language: the British formats (dates, input formats) without the translation
+# machinery, which looked up the active language for each label and month name drawn.
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
-USE_I18N = True
+USE_I18N = False
 USE_TZ = True
 
 # --- Static files: everything served from our own origin, no CDN -------------------

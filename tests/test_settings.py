@@ -141,3 +141,15 @@ def test_it_refuses_an_unknown_role_and_changes_nothing(db):
     user.refresh_from_db()
     assert user.role == Role.THERAPIST
     assert group_names(user) == ["therapist"]
+
+
+def test_the_british_formats_hold_without_the_translation_machinery(settings):
+    """USE_I18N is off (one language); LANGUAGE_CODE still picks the dates' formats."""
+    from datetime import date
+
+    from django.utils import formats
+
+    assert settings.USE_I18N is False
+    assert formats.get_format("DATE_INPUT_FORMATS")[0] == "%d/%m/%Y"
+    assert formats.date_format(date(2026, 12, 3)) == "3 Dec 2026"
+    assert formats.get_format("FIRST_DAY_OF_WEEK") == 1
