@@ -716,7 +716,9 @@ def test_it_briefs_the_therapist_before_a_session(now, briefed, as_therapist):
     assert "No plan written yet." in html
     assert "Resolved one." not in html
     assert 'class="suggestions"' in html
-    assert f'href="/ruptures/{open_ruptures[0].pk}/?strategy=' in html  # "I used this"
+    # "I used this" under each suggestion, each rupture's to its own page.
+    for rupture, item in zip(open_ruptures, response.context["items"], strict=True):
+        assert html.count(f'href="/ruptures/{rupture.pk}/?strategy=') == len(item["advice"].suggestions)
     assert html.count("escalated: carried over") == 1  # the older one; a held session lies between
 
 
