@@ -3,7 +3,9 @@
 Any instrument that maps its items onto the meanings below (`tension`, `intensity`,
 `worked_through`, `together`) is read by the same rules, whatever its wording. Pure
 Python: the models fill their meaning columns with these functions, and the SQL of the
-sweep and the dashboards reads those columns and the thresholds named here.
+sweep and the dashboards reads those columns and the thresholds named here. One rule
+reads more than a check's own answers: *unlogged* asks what else was recorded of the
+session, so it is stated where the session's records are, checks.models.unlogged_at.
 """
 
 from dataclasses import dataclass
@@ -51,11 +53,6 @@ def client_reported_rupture(*, tension, intensity, worked_through) -> bool:
         or (intensity is not None and intensity >= REPORTED_INTENSITY)
         or (worked_through is not None and worked_through <= REPORTED_WORKED_THROUGH)
     )
-
-
-def unlogged(*, client_reported: bool, therapist_tension, ruptures_logged: bool) -> bool:
-    """A client-reported rupture the therapist neither logged nor noticed (`no` or nothing)."""
-    return client_reported and not ruptures_logged and therapist_tension in ("no", None)
 
 
 def dropped(*, together, previous_together) -> bool:

@@ -4,11 +4,12 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import OuterRef, Q
 from django.utils import timezone
 
 from audit.records import AliveManager, ClinicalRecord, deletion_recorded, reason_given
 from checks import meaning as m
+from config.lookups import finds_none
 from ruptures.models import RuptureEvent
 from sessions.models import TherapySession, new_key
 
@@ -95,14 +96,24 @@ class AllianceCheckQuerySet(models.QuerySet):
         return self.filter(declined=False)
 
     def unlogged(self):
-        """§8a: client-reported ruptures in sessions where the therapist logged none and said `no` or nothing."""
-        therapist_saw_it = AllianceCheck.objects.filter(
-            session=OuterRef("session"), respondent=Respondent.THERAPIST, tension=Tension.YES
-        )
-        logged = RuptureEvent.objects.filter(session=OuterRef("session"))
+        """§8a: client-reported ruptures the therapist neither logged nor saw (unlogged_at)."""
         return self.client().filter(
-            client_reported_rupture=True, session__deleted_at__isnull=True,
-        ).exclude(Exists(therapist_saw_it)).exclude(Exists(logged))
+            unlogged_at(OuterRef("session")), client_reported_rupture=True, session__deleted_at__isnull=True,
+        )
+
+
+def unlogged_at(session):
+    """The condition that makes a client-reported rupture in `session` (an OuterRef to a
+    session) unlogged (§8a): no rupture logged in that session, and the therapist's check
+    did not answer `tension` = `yes` (a `no`, no answer, or no check at all). It needs the
+    session's other records, which checks.meaning cannot see, so this is its one home in
+    the ORM: AllianceCheck.objects.unlogged() and the dashboards' counts
+    (supervision.measures) both apply it; the sweep's SQL says the same.
+    """
+    therapist_saw_it = AllianceCheck.objects.filter(
+        session=session, respondent=Respondent.THERAPIST, tension=Tension.YES
+    )
+    return Q(finds_none(therapist_saw_it)) & Q(finds_none(RuptureEvent.objects.filter(session=session)))
 
 
 # A text answer holds at most its item's `max_length`. The limit is the instrument's data,

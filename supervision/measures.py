@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, Q
+from django.db.models import Count, F, FilteredRelation, OuterRef, Q
 from django.utils import timezone
 
 from checks import meaning
-from checks.models import AllianceCheck
+from checks.models import AllianceCheck, unlogged_at
 from config.lookups import AnyOf
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
@@ -58,6 +58,8 @@ REPAIRED_STATUSES = v.REPAIRED_STATUSES
 OPEN_TOO_LONG_DAYS = 14
 # Each repair status counted on its own, never merged.
 STATUS_SLUGS = ("resolved", "partially_resolved", "unresolved", "attempted", "unaddressed")
+# The (therapist, client) answers to `tension` that Measures.tension_pairs counts, in order.
+TENSION_PAIRS = (("yes", "yes"), ("no", "no"), ("yes", "no"), ("no", "yes"))
 # The order in which grouping columns appear in GROUPING(...) and in result keys.
 COLUMNS = ("group_id", "therapist_id", "client_id")
 
@@ -139,7 +141,7 @@ class Measures:
     client_checks: int = 0
     client_reported: int = 0
     unlogged: int = 0
-    # Tension answers of both sides, therapist's first: yes/yes, no/no, yes/no, no/yes.
+    # Tension answers of both sides, as TENSION_PAIRS orders them.
     tension_pairs: tuple[int, int, int, int] = (0, 0, 0, 0)
     weeks: list[Week] = field(default_factory=list)
 
@@ -258,57 +260,49 @@ def _fold(results, sets, group_of, therapist_id, client_id, add):
 
 
 def _add_check_figures(results, team, period, sets):
-    """The checks of the period's held sessions: one more query, a row per session.
+    """The checks of the period's held sessions: one more query, a row per client.
 
     Completion counts answered checks (a client's "rather not answer" is not one); the
-    agreement pairs both sides' `tension` of one session; unlogged is checks.meaning's
-    rule. Counted here rather than in SQL so that the rules keep their one home; the
-    query reads each session's checks and ruptures through their session indexes.
+    agreement pairs both sides' `tension` of one session (its 2x2 table, which
+    checks.meaning turns into a share and a kappa); unlogged is checks.models.unlogged_at,
+    the rule the caseload's list of unlogged checks applies too. Counted in SQL, a row
+    per client: a clinic's report would otherwise carry every session of the period to
+    Python. Each session's checks and ruptures are read through their session indexes.
     """
     group_of = dict(team)
 
     def side(respondent):
         return FilteredRelation("checks", condition=Q(checks__respondent=respondent, checks__deleted_at__isnull=True))
 
+    def sessions(**where):
+        return Count("pk", filter=Q(**where))
+
+    reported = Q(k__client_reported_rupture=True)
     rows = (
         TherapySession.objects.filter(
             client__therapist_id__in=list(group_of), client__deleted_at__isnull=True,
             status=SessionStatus.HELD, starts_at__gte=period.start_at, starts_at__lt=period.end_at,
         )
         .annotate(t=side("therapist"), k=side("client"))
-        .values("pk", "client__therapist_id", "client_id", "t__declined", "t__tension", "k__declined",
-                "k__tension", "k__client_reported_rupture")
-        .annotate(n_ruptures=Count("ruptures", filter=Q(ruptures__deleted_at__isnull=True)))
-        .values_list("client__therapist_id", "client_id", "t__declined", "t__tension", "k__declined",
-                     "k__tension", "k__client_reported_rupture", "n_ruptures")
+        .values_list("client__therapist_id", "client_id")
+        .annotate(
+            answered_t=sessions(t__declined=False), answered_k=sessions(k__declined=False),
+            reported=Count("pk", filter=reported),
+            unlogged=Count("pk", filter=reported & unlogged_at(OuterRef("pk"))),
+            **{f"{therapist}_{client}": sessions(t__tension=therapist, k__tension=client)
+               for therapist, client in TENSION_PAIRS},
+        )
         .order_by()
     )
-    per_client = {}
-    for therapist_id, client_id, t_declined, t_tension, k_declined, k_tension, reported, n_ruptures in rows:
-        figures = per_client.setdefault((therapist_id, client_id), {"t": 0, "k": 0, "reported": 0,
-                                                                    "unlogged": 0, "pairs": []})
-        figures["t"] += t_declined is False
-        figures["k"] += k_declined is False
-        figures["reported"] += bool(reported)
-        figures["unlogged"] += meaning.unlogged(
-            client_reported=bool(reported), therapist_tension=t_tension, ruptures_logged=n_ruptures > 0
-        )
-        figures["pairs"].append((t_tension, k_tension))
-    for (therapist_id, client_id), figures in per_client.items():
-        pairs = (_count(figures["pairs"], "yes", "yes"), _count(figures["pairs"], "no", "no"),
-                 _count(figures["pairs"], "yes", "no"), _count(figures["pairs"], "no", "yes"))
+    for therapist_id, client_id, answered_t, answered_k, n_reported, n_unlogged, *pairs in rows:
 
-        def add(m, f=figures, pairs=pairs):
-            m.therapist_checks += f["t"]
-            m.client_checks += f["k"]
-            m.client_reported += f["reported"]
-            m.unlogged += f["unlogged"]
+        def add(m, f=(answered_t, answered_k, n_reported, n_unlogged), pairs=pairs):
+            m.therapist_checks += f[0]
+            m.client_checks += f[1]
+            m.client_reported += f[2]
+            m.unlogged += f[3]
             m.tension_pairs = tuple(x + y for x, y in zip(m.tension_pairs, pairs, strict=True))
         _fold(results, sets, group_of, therapist_id, client_id, add)
-
-
-def _count(pairs, therapist, client):
-    return sum(1 for pair in pairs if pair == (therapist, client))
 
 
 def unlogged_in(period):
@@ -395,6 +389,7 @@ def _probe(from_where):
     its cost alone, may pick the one that hashes the whole table up front (it did on
     PostgreSQL 18 with a small clinic's statistics). That grows with the clinic; this
     probe grows with the caseload. A scalar subquery with LIMIT has no hashed form.
+    (The ORM's form of the same: config.lookups.finds_none.)
     """
     return f"((SELECT TRUE {from_where} LIMIT 1) IS NOT NULL)"
 

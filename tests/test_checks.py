@@ -33,15 +33,6 @@ def test_it_reads_a_client_reported_rupture_at_its_edges(tension, intensity, wor
     assert m.client_reported_rupture(tension=tension, intensity=intensity, worked_through=worked_through) is reported
 
 
-@pytest.mark.parametrize(("therapist_tension", "logged", "unlogged"), [
-    ("no", False, True), (None, False, True), ("yes", False, False), ("no", True, False), (None, True, False),
-])
-def test_it_calls_a_rupture_unlogged_only_if_the_therapist_neither_logged_nor_saw_it(therapist_tension, logged,
-                                                                                    unlogged):
-    assert m.unlogged(client_reported=True, therapist_tension=therapist_tension, ruptures_logged=logged) is unlogged
-    assert m.unlogged(client_reported=False, therapist_tension=therapist_tension, ruptures_logged=logged) is False
-
-
 @pytest.mark.parametrize(("previous", "now", "dropped"), [
     (5, 3, True), (5, 4, False), (3, 1, True), (2, 1, False), (None, 1, False), (5, None, False), (1, 5, False),
 ])

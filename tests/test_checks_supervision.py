@@ -45,6 +45,39 @@ def test_it_measures_the_checks_of_a_supervisee(therapist, checked):
     assert (agreement.n, agreement.agreed, agreement.share, agreement.kappa) == (4, 2, 0.5, 0.0)
 
 
+@pytest.mark.parametrize(("therapist_tension", "logged", "unlogged"), [
+    ("no", False, True),
+    (None, False, True),  # the therapist answered no check at all
+    ("declined", False, True),
+    # Not in the shipped instrument's therapist version, but a clinic's own may ask it:
+    # anything but `yes` leaves the client's report unseen.
+    ("rather_not_say", False, True),
+    ("yes", False, False),
+    ("no", True, False),
+    (None, True, False),
+    ("deleted rupture", False, True),
+])
+def test_the_dashboard_and_the_unlogged_list_apply_one_rule(therapist, client_record, shipped_instruments,
+                                                             therapist_tension, logged, unlogged):
+    from checks.models import AllianceCheck
+
+    session = make_session(client_record, days_ago=3)
+    make_check(session, "client", tension="yes", together=3)
+    if therapist_tension == "declined":
+        make_check(session, "therapist", declined=True)
+    elif therapist_tension == "rather_not_say":
+        check = make_check(session, "therapist", tension="no", together=4)
+        AllianceCheck.objects.filter(pk=check.pk).update(tension="rather_not_say")
+    elif therapist_tension in ("no", "yes"):
+        make_check(session, "therapist", tension=therapist_tension, together=4)
+    if logged:
+        make_rupture(session)
+    if therapist_tension == "deleted rupture":
+        make_rupture(session).soft_delete(by=therapist, reason="Logged for the wrong client.")
+    m = measure([(therapist.pk, None)], last_weeks(4), "", ((),))[()][()]
+    assert m.unlogged == AllianceCheck.objects.unlogged().count() == int(unlogged)
+
+
 def test_a_soft_deleted_check_leaves_the_figures(therapist, checked):
     from checks.models import AllianceCheck
 

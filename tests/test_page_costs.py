@@ -393,6 +393,32 @@ def test_the_dashboard_measures_read_no_more_rows_for_a_longer_history(therapist
     assert abs(measures_rows_read(therapist) - before) <= 2
 
 
+def test_the_check_figures_probe_each_session_never_hash_a_whole_table(
+        therapist, client_record, shipped_instruments):
+    """Whether a session's client report went unlogged asks two questions of that session
+    (a rupture logged? the therapist saw it?). Written as NOT EXISTS inside a count's
+    FILTER, PostgreSQL may answer them with a hashed subplan: every therapist's check and
+    every rupture of the clinic read up front (it did on the large demo clinic, and on
+    this small one too). Probed row by row (config.lookups.finds_none) it has no such form."""
+    from supervision.measures import Period, measure
+    from tests.factories import make_check
+
+    for d in range(1, 28):
+        session = make_session(client_record, days_ago=d)
+        make_check(session, "client", tension="yes", together=3)
+        make_check(session, "therapist", tension="no", together=4)
+    make_rupture(session)
+    today = timezone.localdate()
+    with CaptureQueriesContext(connection) as queries:
+        measure([(therapist.pk, None)], Period(today - timedelta(weeks=4), today), "", ((),))
+    sql = next(q["sql"] for q in queries if "checks_alliancecheck" in q["sql"] and "COUNT" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE checks_alliancecheck, ruptures_ruptureevent")
+        cursor.execute("EXPLAIN (VERBOSE) " + sql.replace("%", "%%"))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "SubPlan" in plan and "hashed" not in plan.lower()
+
+
 # --- Each rupture's copy of its session's client ------------------------------------------------
 
 def test_a_rupture_carries_its_sessions_client_however_it_is_written(client_record, therapist):
@@ -478,3 +504,4 @@ def test_our_select_draws_the_markup_djangos_own_does():
         settings.BASE_DIR / "templates/django/forms/widgets/select.html")
     for value in (None, "a", "c"):
         assert widget.render("x", value, renderer=ours) == widget.render("x", value, renderer=DjangoTemplates())
+
