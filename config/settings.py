@@ -114,8 +114,12 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # error PostgreSQL raises while it is unset: a subtransaction per row, which in a long
 # transaction (an import, the demo's COPY) made each row cost ten times its insert.
 # Set to "ignore nothing" for every connection, the read succeeds and nothing is caught.
+# JIT off: the app's queries probe indexes row by row, and PostgreSQL's cost estimate of
+# such probes (per row, as if none were cached) crosses jit_above_cost for a whole
+# clinic's figures, which then spent 2.5 of their 3.7 seconds compiling (large demo
+# clinic). Nothing here scans enough rows for compiled expressions to pay that back.
 _options = DATABASES["default"].setdefault("OPTIONS", {})
-_options["options"] = f"{_options.get('options', '')} -c pgtrigger.ignore={{}}".strip()
+_options["options"] = f"{_options.get('options', '')} -c pgtrigger.ignore={{}} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ----------------------------------------------------------------------

@@ -340,6 +340,13 @@ def test_every_connection_tells_the_row_triggers_to_ignore_nothing(rupture):
     assert not RuptureEvent.all_objects.filter(pk=rupture.pk).exists()
 
 
+def test_every_connection_runs_without_jit(db):
+    # A whole clinic's figures spent most of their time compiling (config/settings.py).
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
+
+
 def test_a_record_page_view_updates_each_access_log_index_once(as_therapist, client_record):
     # Every record page writes an access event: an index whose columns lead another's
     # would be written on every view and never read (audit migration 0006).
