@@ -6,8 +6,9 @@ Not a test: timings depend on the machine. What it does, every step bounded in t
    sessions) and one four times larger (800, 20,000, about 400,000), uses a database
    beside DATABASE_URL's (``<name>_bench_large``, ``<name>_bench_xl``, or --large/--xl
    URLs), migrating it and building the clinic with ``seed_demo`` (and one reminder
-   sweep) if it has none, then ``VACUUM ANALYZE`` as autovacuum would have; the databases
-   are kept for the next run (--drop drops them);
+   sweep) if it has none, both clinics' histories dated from one moment (that of a clinic
+   already built, else the run's start), then ``VACUUM ANALYZE`` as autovacuum would
+   have; the databases are kept for the next run (--drop drops them);
 2. EXPLAIN ANALYZEs every query of every page on it, as the page's user (bench/plans.py),
    and prints each sequential scan of sessions, ruptures, repair attempts or clients, and
    how many rows of those tables the page's queries read (the same at both sizes if its
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -100,12 +102,13 @@ def main():
     sizes = [s for s in args.sizes.split(",") if s]
     urls = {"large": args.large or _beside(database_url, "large"), "xl": args.xl or _beside(database_url, "xl")}
 
+    as_of = _common_instant([urls[size] for size in sizes])
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
         _certificate(tmp)
         try:
             for size in sizes:
-                results[size] = _run_size(size, urls[size], tmp, args)
+                results[size] = _run_size(size, urls[size], tmp, args, as_of)
         finally:
             if args.drop:
                 for size in sizes:
@@ -142,19 +145,20 @@ def _manage(env, *args, timeout):
                           capture_output=True, text=True, timeout=timeout).stdout
 
 
-def _run_size(size, database_url, tmp, args):
+def _run_size(size, database_url, tmp, args, as_of):
     _create_if_missing(database_url)
     env = _env(database_url)
     _manage(env, "migrate", "--noinput", timeout=1800)
     started = time.perf_counter()
-    built = _manage(env, "seed_demo", "--scale", size, timeout=1800).strip()
+    built = _manage(env, "seed_demo", "--scale", size, "--as-of", as_of.isoformat(), timeout=1800).strip()
     if "already present" not in built:
         print(f"[{size}] {built} ({time.perf_counter() - started:.0f}s)")
         # Statistics first: the sweep's plans need them as much as the pages' do.
         subprocess.run(["psql", database_url, "-qc", "VACUUM ANALYZE"], check=True, timeout=1800)
-        # One sweep, as the demo does, so the pages show the flags a clinic has.
+        # One sweep, as the demo does, so the pages show the flags a clinic has: at the
+        # moment the history is dated from, so that both clinics hold the same flags too.
         _manage({**env, "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"},
-                "flag_open_ruptures", timeout=1800)
+                "flag_open_ruptures", "--now", as_of.isoformat(), timeout=1800)
     # Before every run, what autovacuum does for a deployed database: a server with it off
     # (CI machines often are) keeps the dead rows of the sweep's flag updates and of earlier
     # runs, and the pages would be measured through them (70,000 dead flags at xl here).
@@ -213,6 +217,33 @@ def _run_size(size, database_url, tmp, args):
             except subprocess.TimeoutExpired:
                 server.kill()
     return {"pages": measured, "plans": {p["name"]: p for p in plans}, "order": [t["name"] for t in targets]}
+
+
+def _common_instant(database_urls):
+    """The moment both clinics' histories are dated from: that of a clinic already built,
+    else now. The demo dates its sessions from the moment it is built, so two clinics
+    built half an hour apart hold slightly different caseloads (a 17:00 slot held in one,
+    still to come in the other), and the same user's pages would read different rows."""
+    import psycopg
+
+    built = set()
+    for url in database_urls:
+        name = urlsplit(url).path.lstrip("/")
+        admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                continue
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            if conn.execute("SELECT to_regclass('therapy_sessions_client')").fetchone()[0] is None:
+                continue
+            # The demo writes every client with the moment it dates the history from.
+            moment = conn.execute("SELECT min(created_at) FROM therapy_sessions_client").fetchone()[0]
+            if moment is not None:
+                built.add(moment)
+    if len(built) > 1:
+        print(f"! the clinics were built from different moments ({', '.join(str(m) for m in sorted(built))}): "
+              "their caseloads differ a little; --drop, then run again to build both from one")
+    return min(built) if built else datetime.now(UTC)
 
 
 def _create_if_missing(database_url):

@@ -5,7 +5,10 @@ sessions, withdrawal outnumbers confrontation about 3:1, about one client in fiv
 drops out, weekly sessions. Generation is seeded, and each client's history is drawn
 from its own seed (its therapist and its place in their caseload), so the same scale
 gives the same clinic every time, and therapist001's caseload is the same at every
-scale: the benchmark compares the same work on a clinic four times larger.
+scale: the benchmark compares the same work on a clinic four times larger. The history
+is dated from the moment it is built (`now`, seed_demo's --as-of), so two clinics built
+an hour apart differ where a session fell between the two moments: the benchmark builds
+both from one.
 """
 
 import random

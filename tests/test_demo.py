@@ -185,3 +185,26 @@ def test_the_demo_clinic_has_checks_from_both_sides(db, shipped_instruments):
     assert 0.19 <= client_rate <= 0.42 and client_rate < therapist_rate
     assert client_checks.filter(declined=True).exists() and AllianceCheck.objects.unlogged().exists()
     assert Flag.objects.filter(reason__in=["unlogged", "drop"]).exists()
+
+
+def test_it_dates_the_history_from_the_moment_asked(db):
+    """bench/bench_pages.py builds its two clinics from one moment, so that the same user
+    has the same caseload in both whenever each was built."""
+    from datetime import UTC, datetime
+
+    as_of = datetime(2026, 11, 30, 16, 27, tzinfo=UTC)
+    call_command("seed_demo", "--as-of", as_of.isoformat(), stdout=StringIO())
+    assert set(Client.objects.values_list("created_at", flat=True)) == {as_of}
+    sessions = TherapySession.objects.all()
+    assert not sessions.filter(starts_at__gt=as_of).exclude(status=SessionStatus.SCHEDULED).exists()
+    assert sessions.filter(starts_at__gt=as_of).exists() and sessions.filter(starts_at__lte=as_of).exists()
+
+
+def test_it_refuses_a_moment_it_cannot_read_or_still_to_come_and_builds_nothing(db):
+    import pytest
+    from django.core.management import CommandError
+
+    for raw, message in [("yesterday", "is not a date and time"), ("2999-01-01T09:00", "from the future")]:
+        with pytest.raises(CommandError, match=message):
+            call_command("seed_demo", "--as-of", raw, stdout=StringIO())
+    assert not Client.objects.exists()
