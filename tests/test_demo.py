@@ -208,3 +208,14 @@ def test_it_refuses_a_moment_it_cannot_read_or_still_to_come_and_builds_nothing(
         with pytest.raises(CommandError, match=message):
             call_command("seed_demo", "--as-of", raw, stdout=StringIO())
     assert not Client.objects.exists()
+
+
+def test_each_supervisor_oversees_a_block_of_therapists_in_order(db):
+    # So supervisor001 oversees therapist001-010 in the large clinic and in the one four
+    # times larger: the benchmark's dashboard compares the same caseloads.
+    call_command("seed_demo", stdout=StringIO())
+    links = SupervisionLink.objects.active().order_by("therapist__pk")
+    assert [(link.supervisor.username, link.therapist.username) for link in links] == [
+        ("mokafor", "dlee"), ("mokafor", "apatel"), ("mokafor", "jmorales"), ("mokafor", "kchen"),
+        ("rlindqvist", "snowak"), ("rlindqvist", "tadeyemi"), ("rlindqvist", "lhughes"), ("rlindqvist", "mrossi"),
+    ]
