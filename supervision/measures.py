@@ -274,8 +274,8 @@ def _add_check_figures(results, team, period, sets):
     def side(respondent):
         return FilteredRelation("checks", condition=Q(checks__respondent=respondent, checks__deleted_at__isnull=True))
 
-    def sessions(**where):
-        return Count("pk", filter=Q(**where))
+    def sessions(condition):
+        return Count("pk", filter=condition)
 
     reported = Q(k__client_reported_rupture=True)
     rows = (
@@ -286,21 +286,22 @@ def _add_check_figures(results, team, period, sets):
         .annotate(t=side("therapist"), k=side("client"))
         .values_list("client__therapist_id", "client_id")
         .annotate(
-            answered_t=sessions(t__declined=False), answered_k=sessions(k__declined=False),
-            reported=Count("pk", filter=reported),
-            unlogged=Count("pk", filter=reported & unlogged_at(OuterRef("pk"))),
-            **{f"{therapist}_{client}": sessions(t__tension=therapist, k__tension=client)
+            answered_t=sessions(Q(t__declined=False)), answered_k=sessions(Q(k__declined=False)),
+            reported=sessions(reported),
+            unlogged=sessions(reported & unlogged_at(OuterRef("pk"))),
+            **{f"{therapist}_{client}": sessions(Q(t__tension=therapist, k__tension=client))
                for therapist, client in TENSION_PAIRS},
         )
         .order_by()
     )
     for therapist_id, client_id, answered_t, answered_k, n_reported, n_unlogged, *pairs in rows:
 
-        def add(m, f=(answered_t, answered_k, n_reported, n_unlogged), pairs=pairs):
-            m.therapist_checks += f[0]
-            m.client_checks += f[1]
-            m.client_reported += f[2]
-            m.unlogged += f[3]
+        def add(m, answered_t=answered_t, answered_k=answered_k, n_reported=n_reported,
+                n_unlogged=n_unlogged, pairs=pairs):
+            m.therapist_checks += answered_t
+            m.client_checks += answered_k
+            m.client_reported += n_reported
+            m.unlogged += n_unlogged
             m.tension_pairs = tuple(x + y for x, y in zip(m.tension_pairs, pairs, strict=True))
         _fold(results, sets, group_of, therapist_id, client_id, add)
 
