@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 # The tables whose sequential scan would make a page's cost grow with the clinic.
 WATCHED = (
     "therapy_sessions_therapysession", "ruptures_ruptureevent", "ruptures_repairattempt",
-    # Not named by the issue, but it grows with the clinic too.
-    "therapy_sessions_client",
+    # Not named by the issue, but they grow with the clinic too.
+    "therapy_sessions_client", "checks_alliancecheck", "reminders_flag", "supervision_supervisionnote",
 )
 
 

@@ -27,6 +27,7 @@ from checks.models import AllianceCheck
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, ClientStatus, Ending, SessionStatus, TherapySession
+from supervision.models import SupervisionNote
 
 DEMO_PASSWORD = "rupture-demo-2026"
 
@@ -66,6 +67,20 @@ PLANS = [
     "Own my part in rushing the topic; ask what would help.",
     "Revisit the goals we agreed and ask whether they still fit.",
 ]
+# What a supervisor writes when marking a rupture discussed: the next step, in a line.
+NOTE_COMMENTS = [
+    "Talked it through: name the pull-back gently next time and ask how the session felt.",
+    "Your own frustration came up as we discussed it; worth noticing before the next session.",
+    "Agreed to check the homework's fit with the client before assigning more.",
+    "Good repair. Keep asking how the work feels to them, not only how they are.",
+    "Same marker as in earlier sessions: raise the pattern with the client together.",
+    "Slow down on the task and return to the goals you agreed at the start.",
+]
+# A supervisor takes up the more intense ruptures more often, and none before it is two
+# days old (the therapist's next supervision comes first).
+NOTE_CHANCE_BASE, NOTE_CHANCE_PER_INTENSITY = 0.1, 0.07
+NOTE_EARLIEST_DAYS, NOTE_LATEST_DAYS = 2, 10
+
 HYPOTHESES = [
     "Felt pushed towards a topic before ready.",
     "May fear my judgement if disagreeing openly.",
@@ -83,8 +98,8 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
     now = now or timezone.now()
     password = make_password(DEMO_PASSWORD)  # hashed once: hashing 200 times takes a minute
     supervisors, therapists = _people(scale, password)
-    _supervision(supervisors, therapists)
-    rows = {Client: [], TherapySession: [], RuptureEvent: [], RepairAttempt: []}
+    supervisor_of = _supervision(supervisors, therapists)
+    rows = {Client: [], TherapySession: [], RuptureEvent: [], RepairAttempt: [], SupervisionNote: []}
     ids = {model: _Ids(model) for model in [*rows, AllianceCheck]}
     checks = []
     forms = current_forms()
@@ -100,6 +115,12 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
             [SimpleNamespace(pk=s["id"], **s) for s in rows[TherapySession][sessions:]],
             [SimpleNamespace(**r) for r in rows[RuptureEvent][ruptures:]], rng, now, forms,
         )
+        # Drawn apart, so that adding notes left every other record of the clinic as it was.
+        notes_rng = random.Random(f"{seed}:notes:{n % len(therapists)}:{n // len(therapists)}")
+        rows[SupervisionNote] += _notes(
+            notes_rng, rows[TherapySession][sessions:], rows[RuptureEvent][ruptures:],
+            supervisor_of[therapist.pk], now, ids[SupervisionNote],
+        )
     for model, made in rows.items():
         _copy(model, made, now)
     for check in checks:
@@ -113,6 +134,7 @@ def build_demo_clinic(scale: Scale, *, seed: int = 2026, now=None) -> dict:
         "users": len(supervisors) + len(therapists) + 1, "clients": len(rows[Client]),
         "sessions": len(rows[TherapySession]), "ruptures": len(rows[RuptureEvent]),
         "attempts": len(rows[RepairAttempt]), "checks": len(checks),
+        "supervision notes": len(rows[SupervisionNote]),
     }
 
 
@@ -140,6 +162,7 @@ def _people(scale, password):
 
 
 def _supervision(supervisors, therapists):
+    """Link each therapist to a supervisor; {therapist id: supervisor id}."""
     # Each supervisor takes the next block of therapists in order, so supervisor001
     # oversees therapist001-010 at every scale that gives each supervisor ten: the
     # benchmark's dashboard measures the same caseloads at both clinic sizes.
@@ -150,6 +173,7 @@ def _supervision(supervisors, therapists):
         for i, t in enumerate(therapists)
     ]
     SupervisionLink.objects.bulk_create(links)
+    return {link.therapist_id: link.supervisor_id for link in links}
 
 
 class _Ids:
@@ -243,6 +267,27 @@ def _one_client(rng, scale, code, therapist_id, now, rows, ids, *, showcase=Fals
         rupture = _one_rupture(held[-1], rng, habit, now)
         rupture.update(id=ids[RuptureEvent](), repair_status="unaddressed")
         rows[RuptureEvent].append(rupture)
+
+
+def _notes(rng, sessions, ruptures, supervisor_id, now, next_id):
+    """The supervisor's notes on one client's ruptures: a real clinic's pages read their
+    notes (the therapist's home, "not yet discussed" on the dashboards), and a demo
+    without any would leave those queries measured on nothing."""
+    starts_at = {s["id"]: s["starts_at"] for s in sessions}
+    notes = []
+    for rupture in ruptures:
+        chance = NOTE_CHANCE_BASE + NOTE_CHANCE_PER_INTENSITY * rupture["intensity"]
+        if rng.random() >= chance:
+            continue
+        discussed_at = starts_at[rupture["session_id"]] + timedelta(
+            days=rng.uniform(NOTE_EARLIEST_DAYS, NOTE_LATEST_DAYS))
+        if discussed_at > now:
+            continue  # the next supervision is still to come
+        notes.append({
+            "id": next_id(), "rupture_id": rupture["id"], "supervisor_id": supervisor_id,
+            "comment": rng.choice(NOTE_COMMENTS), "created_at": discussed_at,
+        })
+    return notes
 
 
 def _one_rupture(session, rng, habit, now):

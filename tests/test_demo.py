@@ -1,4 +1,5 @@
 import os
+from datetime import timedelta
 from io import StringIO
 
 from django.conf import settings
@@ -219,3 +220,32 @@ def test_each_supervisor_oversees_a_block_of_therapists_in_order(db):
         ("mokafor", "dlee"), ("mokafor", "apatel"), ("mokafor", "jmorales"), ("mokafor", "kchen"),
         ("rlindqvist", "snowak"), ("rlindqvist", "tadeyemi"), ("rlindqvist", "lhughes"), ("rlindqvist", "mrossi"),
     ]
+
+
+def test_supervisors_have_discussed_some_ruptures_the_more_intense_more_often(db):
+    # The pages that read notes (the therapist's home, "not yet discussed") are measured
+    # on a clinic that has them: each by the therapist's own supervisor, after the
+    # rupture's session and before the moment the demo is dated from.
+    from datetime import UTC, datetime
+
+    from supervision.models import SupervisionNote
+
+    as_of = datetime(2026, 11, 30, 16, 27, tzinfo=UTC)
+    call_command("seed_demo", "--as-of", as_of.isoformat(), stdout=StringIO())
+    notes = SupervisionNote.objects.select_related("rupture__session__client")
+    supervisor_of = dict(SupervisionLink.objects.values_list("therapist", "supervisor"))
+    for note in notes:
+        session = note.rupture.session
+        assert note.supervisor_id == supervisor_of[session.client.therapist_id]
+        assert session.starts_at < note.created_at <= as_of
+        assert note.comment.strip()
+    discussed = RuptureEvent.objects.filter(supervision_notes__isnull=False).distinct()
+    share = discussed.count() / RuptureEvent.objects.count()
+    assert 0.15 <= share <= 0.4
+    mild, intense = (
+        discussed.filter(intensity__in=levels).count() / RuptureEvent.objects.filter(intensity__in=levels).count()
+        for levels in ([1, 2], [4, 5])
+    )
+    assert mild < intense
+    # Some within the fortnight the therapist's home shows them for.
+    assert notes.filter(created_at__gte=as_of - timedelta(days=14)).exists()
