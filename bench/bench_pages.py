@@ -10,8 +10,9 @@ Not a test: timings depend on the machine. What it does, every step bounded in t
    already built, else the run's start), then ``VACUUM ANALYZE`` as autovacuum would
    have; the databases are kept for the next run (--drop drops them);
 2. EXPLAIN ANALYZEs every query of every page on it, as the page's user (bench/plans.py),
-   and prints each sequential scan of sessions, ruptures, repair attempts or clients, and
-   how many rows of those tables the page's queries read (the same at both sizes if its
+   and prints each sequential scan of a table that grows with the clinic (sessions,
+   ruptures, repair attempts, clients, checks, flags, notes: plans.WATCHED), and how
+   many rows of those tables the page's queries read (the same at both sizes if its
    cost is independent of the clinic's; unlike the times, this does not drift);
 3. serves it as deployed: gunicorn (sync workers) behind Caddy terminating TLS
    (Debian's ``caddy``, configured as the Caddyfile beside docker-compose.yml; a throwaway
@@ -372,7 +373,7 @@ def _report(results, args):
             cells.append(f"{growth:.2f}")
             if growth > GROWTH_AIM:
                 problems.append(f"{name}: {growth:.2f} times the time on the larger clinic")
-        # The rows each size's plans found in sessions, ruptures, attempts and clients:
+        # The rows each size's plans found in the tables that grow with the clinic:
         # the same user's pages should find the same rows in a clinic four times larger.
         read = [results[size]["plans"].get(name, {}).get("rows") for size in sizes]
         cells += ["" if n is None else str(n) for n in read]

@@ -3,9 +3,10 @@
 Run with DATABASE_URL pointing at a demo clinic (bench/bench_pages.py does, once per
 size). Each page of bench/pages.py is requested in-process as its user, every query it
 runs is captured, and each SELECT is EXPLAINed (ANALYZE with --analyze). Prints, per
-page, the number of queries, their time, and every sequential scan of sessions, ruptures
-or repair attempts; with --analyze also the shared buffers (8 kB pages of tables and
-indexes) its queries read and the rows they find in those tables (and clients), the
+page, the number of queries, their time, and every sequential scan of a table that grows
+with the clinic (WATCHED: sessions, ruptures, repair attempts, clients, alliance checks,
+flags, supervision notes); with --analyze also the shared buffers (8 kB pages of tables
+and indexes) its queries read and the rows they find in those tables, the
 page's work in the database without the timing noise: on a clinic four times larger the
 rows should stay the same (the buffers grow a little, as a larger index is one level
 deeper). With --json, one JSON object instead.

@@ -15,10 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AccessEvent
+from reminders.models import Flag
 from ruptures.models import RepairAttempt, RuptureEvent
 from strategies.models import TrackRecord
 from strategies.suggestions import track_records
-from tests.factories import make_attempt, make_client, make_rupture, make_session
+from supervision.models import SupervisionNote
+from tests.factories import make_attempt, make_check, make_client, make_rupture, make_session
 
 
 def rollup():
@@ -169,8 +171,9 @@ def test_the_idle_limit_slides_with_requests_a_minute_apart(as_therapist):
 
 # --- Indexes that match the pages' queries ----------------------------------------------------
 
+# Every table that grows with the clinic (bench/plans.py watches the same).
 WATCHED = ("therapy_sessions_therapysession", "ruptures_ruptureevent", "ruptures_repairattempt",
-           "therapy_sessions_client")
+           "therapy_sessions_client", "checks_alliancecheck", "reminders_flag", "supervision_supervisionnote")
 
 
 def seq_scans(node):
@@ -208,6 +211,11 @@ def test_every_everyday_page_has_an_index_for_each_of_its_queries(
     make_attempt(rupture, session=held_session, outcome="resolved")
     make_rupture(held_session, repair_status="attempted")
     upcoming = make_session(client_record, days_ago=-2, status="scheduled")
+    # A row in each table that grows with the clinic: the plans read notes, checks and
+    # flags too (a note a therapist's home shows, a check and a flag the brief shows).
+    SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment="Talked it through.")
+    make_check(held_session, "client", tension="yes", intensity=2, worked_through=3, together=4)
+    Flag.objects.create(rupture=rupture, session=upcoming, escalated=False, carried_over=False)
     # Statistics of a handful of rows, as autovacuum may or may not have taken them by
     # now: the plans must find their index either way, so the test does not depend on it.
     with connection.cursor() as cursor:
