@@ -77,7 +77,7 @@ NOTE_COMMENTS = [
     "Slow down on the task and return to the goals you agreed at the start.",
 ]
 # A supervisor takes up the more intense ruptures more often, and none before it is two
-# days old (the therapist's next supervision comes first).
+# days old (the therapist's next supervision comes first), in working hours on a weekday.
 NOTE_CHANCE_BASE, NOTE_CHANCE_PER_INTENSITY = 0.1, 0.07
 NOTE_EARLIEST_DAYS, NOTE_LATEST_DAYS = 2, 10
 
@@ -279,8 +279,12 @@ def _notes(rng, sessions, ruptures, supervisor_id, now, next_id):
         chance = NOTE_CHANCE_BASE + NOTE_CHANCE_PER_INTENSITY * rupture["intensity"]
         if rng.random() >= chance:
             continue
-        discussed_at = starts_at[rupture["session_id"]] + timedelta(
-            days=rng.uniform(NOTE_EARLIEST_DAYS, NOTE_LATEST_DAYS))
+        day = timezone.localtime(starts_at[rupture["session_id"]]) + timedelta(
+            days=rng.randint(NOTE_EARLIEST_DAYS, NOTE_LATEST_DAYS))
+        if day.weekday() >= 5:
+            day += timedelta(days=7 - day.weekday())  # supervision meets on weekdays
+        discussed_at = day.replace(hour=rng.randint(9, 16), minute=rng.choice([0, 15, 30, 45]),
+                                   second=0, microsecond=0)
         if discussed_at > now:
             continue  # the next supervision is still to come
         notes.append({

@@ -4,6 +4,7 @@ from io import StringIO
 
 from django.conf import settings
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import Role, SupervisionLink, User
 from ruptures.models import RuptureEvent
@@ -239,6 +240,8 @@ def test_supervisors_have_discussed_some_ruptures_the_more_intense_more_often(db
         assert note.supervisor_id == supervisor_of[session.client.therapist_id]
         assert session.starts_at < note.created_at <= as_of
         assert note.comment.strip()
+        written = timezone.localtime(note.created_at)
+        assert written.weekday() < 5 and 9 <= written.hour < 17
     discussed = RuptureEvent.objects.filter(supervision_notes__isnull=False).distinct()
     share = discussed.count() / RuptureEvent.objects.count()
     assert 0.15 <= share <= 0.4
