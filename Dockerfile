@@ -10,4 +10,6 @@ RUN DJANGO_SECRET_KEY=collectstatic-only DATABASE_URL=postgres://unused@localhos
     python manage.py collectstatic --noinput
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# No control socket: gunicorn 25+ opens one by default, through which any process of this
+# user could add, stop or reload workers; nothing here uses it.
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--no-control-socket", "--access-logfile", "-"]

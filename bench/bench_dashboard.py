@@ -97,7 +97,7 @@ def main():
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi:application",
-             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers), "--no-control-socket",
              "--chdir", str(ROOT), "--log-level", "warning"],
             env=env, cwd=ROOT,
         )

@@ -178,7 +178,7 @@ def _run_size(size, database_url, tmp, args, as_of):
         for live, port in upstreams.items():
             servers.append(subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                 "--workers", str(args.workers), "--log-level", "warning"],
+                 "--workers", str(args.workers), "--no-control-socket", "--log-level", "warning"],
                 env=_env(database_url, live=live), cwd=ROOT,
             ))
         fronts = {live: _free_port() for live in upstreams}

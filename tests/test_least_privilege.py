@@ -402,6 +402,16 @@ def test_it_publishes_only_the_tls_proxy_in_docker_compose():
     assert "reverse_proxy web:8000" in caddyfile
 
 
+def test_gunicorn_runs_without_its_control_socket_wherever_it_is_deployed():
+    # gunicorn 25+ opens a socket by default through which any process of the app's user
+    # could add, stop or reload workers; the app never uses it.
+    web = " ".join(compose_services()["web"])
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    for command in (web, cmd):
+        assert "gunicorn" in command and "--no-control-socket" in command
+
+
 def test_it_records_and_announces_an_address_changed_by_a_caseload_import(
         as_admin, admin_user, therapist, django_capture_on_commit_callbacks):
     from tests.test_exchange_web import upload
