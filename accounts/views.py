@@ -102,9 +102,10 @@ def therapist_home(user, now=None, unfolded=""):
         "flags": flags,
         "new_notes": fold(
             SupervisionNote.objects.editable_by(user).filter(created_at__gte=now - timedelta(days=NOTES_DAYS))
-            .select_related("supervisor", "rupture__session__client")
+            # The client through the rupture's copy, the join editable_by filters on.
+            .select_related("supervisor", "rupture__session", "rupture__session_client")
             .only("comment", "created_at", "rupture__kind", "rupture__session__starts_at",
-                  "rupture__session__client__code", *name_fields("supervisor"))
+                  "rupture__session_client__code", *name_fields("supervisor"))
             .order_by("-created_at", "-pk"),
             "notes", unfolded,
         ),

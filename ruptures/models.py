@@ -47,12 +47,17 @@ def rupture_caseload_q(user, via="", *, write=False):
     Through `via`, a list of what hangs off ruptures (supervision notes) filters on the
     joins it reads anyway, rather than on `rupture__in=<visible ruptures>`: that repeats
     the three joins in a subquery, and planning the home page's notes took 4 ms of it.
+    It reaches the client through the rupture's own copy (`session_client`), so that such
+    a list starts from the caseload's ruptures by their client index: through the session
+    it visited every session each client ever had (the large demo's home page: 530
+    sessions for 214 ruptures, 1,824 buffers where it now reads 563).
     """
+    client = "session_client__" if via else "session__client__"
     # Read through its own manager a rupture is alive already (AliveManager, or
     # all_objects on purpose); through `via`, only this says so.
-    alive = ("session__", "session__client__") + (("",) if via else ())
+    alive = ("session__", client) + (("",) if via else ())
     return Q(
-        caseload_q(user, f"{via}session__client__", write=write),
+        caseload_q(user, f"{via}{client}", write=write),
         **{f"{via}{path}deleted_at__isnull": True for path in alive},
     )
 

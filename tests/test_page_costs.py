@@ -520,3 +520,27 @@ def test_our_select_draws_the_markup_djangos_own_does():
     for value in (None, "a", "c"):
         assert widget.render("x", value, renderer=ours) == widget.render("x", value, renderer=DjangoTemplates())
 
+
+
+def test_the_homes_supervision_notes_start_from_the_caseloads_ruptures_not_every_session(
+        as_therapist, therapist, supervisor, client_record):
+    """The notes of the last fortnight are found through the ruptures of the therapist's
+    clients (their client index), so a long history of sessions without a rupture adds
+    nothing to read; through each session, it read every session the client ever had."""
+    from supervision.models import SupervisionNote
+
+    rupture = make_rupture(make_session(client_record, days_ago=5))
+    SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment="Talked it through.")
+    for d in range(12, 400, 7):  # a year of weekly sessions, none with a rupture
+        make_session(client_record, days_ago=d)
+    with CaptureQueriesContext(connection) as queries:
+        assert "Talked it through." in as_therapist.get("/").content.decode()
+    sql = next(q["sql"] for q in queries if q["sql"].startswith('SELECT "supervision_supervisionnote"'))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE therapy_sessions_therapysession, ruptures_ruptureevent")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql.replace("%", "%%"))
+        plan = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    # The one session of the one note's rupture, not the client's 57.
+    assert sum(rows_read(plan[0]["Plan"], {"therapy_sessions_therapysession"})) <= 1
