@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import render
@@ -14,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.middleware import SIGNED_IN_AT
 from accounts.models import Role, User, name_fields, supervisee_ids
 from config import folds
+from config.lookups import AnyOf
 from reminders.models import Flag, FlagReason
 from ruptures.models import RuptureEvent, open_ruptures_of_client
 from sessions.models import Client, ClientStatus, TherapySession
@@ -137,7 +139,13 @@ def supervisor_home(user):
         )
         .order_by("last_name", "username")
     )
-    escalated_flags = Flag.objects.visible_to(user).escalated().upcoming().by_supervisee()
+    # The supervisees' clients as keys first, through the therapist index (their links
+    # read into one array: `therapist__in=<subquery>` read every client of the clinic).
+    clients = Client.objects.filter(AnyOf(F("therapist"), ArraySubquery(supervisee_ids(user))))
+    escalated_flags = (
+        Flag.objects.visible_to(user).of_clients(clients.values_list("pk", flat=True))
+        .escalated().upcoming().by_supervisee()
+    )
     return {
         "risks": recent_risks(user),
         "risk_days": settings.RISK_ALERT_DAYS,

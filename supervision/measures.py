@@ -39,12 +39,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, OuterRef, Q
+from django.db.models import Count, FilteredRelation, OuterRef, Q
 from django.utils import timezone
 
 from checks import meaning
 from checks.models import AllianceCheck, unlogged_at
-from config.lookups import AnyOf
 from ruptures import vocabulary as v
 from ruptures.models import RepairAttempt, RuptureEvent
 from sessions.models import Client, SessionStatus, TherapySession
@@ -319,13 +318,10 @@ def _add_open_flags(results, team, sets):
     from reminders.models import Flag
 
     group_of = dict(team)
-    # The caseload's clients first, by their therapist index: given as a list of keys,
-    # each client's coming sessions are read through its own index. A condition on the
-    # joined client, or a subquery, let the planner read every session booked in the
-    # clinic from now on, or hash every client, or every session of each client.
+    # The caseload's clients first, by their therapist index (Flag.objects.of_clients).
     therapist_of = dict(Client.objects.filter(therapist_id__in=list(group_of)).values_list("pk", "therapist_id"))
     counts = (
-        Flag.objects.open().filter(AnyOf(F("session__client"), list(therapist_of)))
+        Flag.objects.open().of_clients(therapist_of)
         .values_list("session__client_id").annotate(n=Count("pk")).order_by()
     )
     for client_id, n in counts:

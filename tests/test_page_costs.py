@@ -544,3 +544,29 @@ def test_the_homes_supervision_notes_start_from_the_caseloads_ruptures_not_every
     sql = next(q["sql"] for q in queries if q["sql"].startswith('SELECT "supervision_supervisionnote"'))
     # The one session of the one note's rupture, not the client's 57.
     assert sum(rows_read(analysed_through_indexes(sql), {"therapy_sessions_therapysession"})) <= 1
+
+
+def test_a_supervisors_escalated_flags_are_read_through_their_supervisees_clients(
+        as_supervisor, therapist, other_therapist, client_record):
+    """The home page's escalated flags start from the supervisees' clients (their keys
+    read first); given the caseload as a subquery, the planner read every flag and every
+    session booked in the clinic, however few of them were the supervisor's."""
+    from reminders.models import Flag
+
+    def flagged(client):
+        rupture = make_rupture(make_session(client, days_ago=3))
+        upcoming = make_session(client, days_ago=-2, status="scheduled")
+        Flag.objects.create(rupture=rupture, session=upcoming, escalated=True, carried_over=False)
+
+    flagged(client_record)
+    for n in range(30):  # the rest of the clinic: another therapist's caseload
+        flagged(make_client(other_therapist, code=f"O-{n:03d}"))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reminders_flag")
+    with CaptureQueriesContext(connection) as queries:
+        assert client_record.code in as_supervisor.get("/").content.decode()
+    # The escalated flags before a coming session (the stalled ones have no session).
+    sql = next(q["sql"] for q in queries if q["sql"].startswith('SELECT "reminders_flag"') and "'scheduled'" in q["sql"])
+    plan = analysed_through_indexes(sql)
+    # The supervisee's one flag and its session, never the other caseload's thirty.
+    assert sum(rows_read(plan, {"reminders_flag", "therapy_sessions_therapysession"})) <= 4
