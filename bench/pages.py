@@ -63,6 +63,9 @@ def pick_targets(therapist=THERAPIST, supervisor=SUPERVISOR) -> list[Target]:
                expect=client.code),
         Target("live suggestions", live_form, "therapist", headers=htmx,
                expect='id="suggestions-peek-text" hx-swap-oob'),
+        # Not in the list, but a supervisor's everyday page: their escalated flags
+        # were read through every flag of the clinic until the bench watched flags.
+        Target("supervisor home /", "/", "supervisor", expect='href="/supervision/therapist001/"'),
         Target("/supervision/ cached", "/supervision/", "supervisor", expect="<svg class=\"trend\""),
         Target("/supervision/ live", "/supervision/", "supervisor", expect="<svg class=\"trend\"",
                live=True),
