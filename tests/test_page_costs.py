@@ -566,7 +566,8 @@ def test_a_supervisors_escalated_flags_are_read_through_their_supervisees_client
     with CaptureQueriesContext(connection) as queries:
         assert client_record.code in as_supervisor.get("/").content.decode()
     # The escalated flags before a coming session (the stalled ones have no session).
-    sql = next(q["sql"] for q in queries if q["sql"].startswith('SELECT "reminders_flag"') and "'scheduled'" in q["sql"])
+    sql = next(q["sql"] for q in queries
+               if q["sql"].startswith('SELECT "reminders_flag"') and "'scheduled'" in q["sql"])
     plan = analysed_through_indexes(sql)
     # The supervisee's one flag and its session, never the other caseload's thirty.
     assert sum(rows_read(plan, {"reminders_flag", "therapy_sessions_therapysession"})) <= 4
