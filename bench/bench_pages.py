@@ -229,10 +229,9 @@ def _common_instant(database_urls):
 
     built = set()
     for url in database_urls:
-        name = urlsplit(url).path.lstrip("/")
-        admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+        name, server = _server(url)
+        with server as conn:
+            if not _exists(conn, name):
                 continue
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
             if conn.execute("SELECT to_regclass('therapy_sessions_client')").fetchone()[0] is None:
@@ -247,22 +246,29 @@ def _common_instant(database_urls):
     return min(built) if built else datetime.now(UTC)
 
 
-def _create_if_missing(database_url):
+def _server(database_url):
+    """The database's name, and a connection to its server's maintenance database."""
     import psycopg
 
     name = urlsplit(database_url).path.lstrip("/")
     admin = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+    return name, psycopg.connect(admin, autocommit=True, connect_timeout=10)
+
+
+def _exists(conn, name):
+    return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def _create_if_missing(database_url):
+    name, server = _server(database_url)
+    with server as conn:
+        if not _exists(conn, name):
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _drop(database_url):
-    import psycopg
-
-    name = urlsplit(database_url).path.lstrip("/")
-    admin = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+    name, server = _server(database_url)
+    with server as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
