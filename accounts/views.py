@@ -26,6 +26,9 @@ UPCOMING_DAYS = 7
 # to the rest with their count: a busy caseload's home stays one screen to scan, and
 # costs no more to draw than a quiet one's.
 SHOWN_AT_FIRST = {"awaiting": 5, "agenda": 5, "notes": 5, "stalled": 5, "open": 10}
+# A supervisor's escalated flags fold within each supervisee's list: the soonest few of
+# every supervisee in view, so one busy caseload hides no one else's.
+ESCALATED_SHOWN_EACH = 3
 # A supervisor's note on one of the therapist's ruptures is shown on their home this long.
 NOTES_DAYS = 14
 
@@ -33,11 +36,12 @@ NOTES_DAYS = 14
 @require_GET
 def home(request):
     user = request.user
+    unfolded = request.GET.get("all", "")
     if user.role == Role.SUPERVISOR:
-        return render(request, "accounts/home_supervisor.html", supervisor_home(user))
+        return render(request, "accounts/home_supervisor.html", supervisor_home(user, unfolded=unfolded))
     if user.role == Role.ADMIN:
         return render(request, "accounts/home_admin.html", admin_home())
-    return render(request, "accounts/home_therapist.html", therapist_home(user, unfolded=request.GET.get("all", "")))
+    return render(request, "accounts/home_therapist.html", therapist_home(user, unfolded=unfolded))
 
 
 def fold(queryset, name, unfolded=""):
@@ -121,7 +125,7 @@ def therapist_home(user, now=None, unfolded=""):
     }
 
 
-def supervisor_home(user):
+def supervisor_home(user, unfolded=""):
     # Subqueries through the default managers: a join past them would count deleted rows.
     active = (
         Client.objects.filter(therapist=OuterRef("pk"), status=ClientStatus.ACTIVE)
@@ -142,9 +146,10 @@ def supervisor_home(user):
     # The supervisees' clients as keys first, through the therapist index (their links
     # read into one array: `therapist__in=<subquery>` read every client of the clinic).
     clients = Client.objects.filter(AnyOf(F("therapist"), ArraySubquery(supervisee_ids(user))))
-    escalated_flags = (
+    escalated_flags = folds.fold_groups(
         Flag.objects.visible_to(user).of_clients(clients.values_list("pk", flat=True))
-        .escalated().upcoming().by_supervisee()
+        .escalated().upcoming().by_supervisee(),
+        "session__client__therapist", ESCALATED_SHOWN_EACH, whole=unfolded == "escalated",
     )
     return {
         "risks": recent_risks(user),
@@ -153,6 +158,7 @@ def supervisor_home(user):
         "escalated_flags": escalated_flags,
         "stalled": Flag.objects.stalled_visible_to(user).escalated().without_next_session().stalled_listing(),
         "stalled_days": settings.STALLED_ESCALATE_DAYS,
+        "escalated_shown_each": ESCALATED_SHOWN_EACH,
     }
 
 

@@ -47,6 +47,8 @@ def pick_targets(therapist=THERAPIST, supervisor=SUPERVISOR) -> list[Target]:
         TherapySession.objects.filter(client=client, status=SessionStatus.HELD)
         .order_by("-starts_at").first()
     )
+    # The first of the supervisees' clients by code: the top of the supervisor's list.
+    supervised = Client.objects.visible_to(User.objects.get(username=supervisor)).order_by("code").first()
     live_form = (
         f"/sessions/{held.pk}/ruptures/new?kind=withdrawal&actor=client&markers=minimal_response"
         "&markers=topic_shift&intensity=3&source=unknown"
@@ -66,6 +68,9 @@ def pick_targets(therapist=THERAPIST, supervisor=SUPERVISOR) -> list[Target]:
         # Not in the issue's list, but a supervisor's everyday page: their escalated flags
         # were read through every flag of the clinic until the bench watched flags.
         Target("supervisor home /", "/", "supervisor", expect='href="/supervision/therapist001/"'),
+        # Also not in the list: it read every client of the clinic until a supervisor's
+        # clients were listed through the therapist index.
+        Target("supervisor's client list", "/clients/", "supervisor", expect=supervised.code),
         Target("/supervision/ cached", "/supervision/", "supervisor", expect="<svg class=\"trend\""),
         Target("/supervision/ live", "/supervision/", "supervisor", expect="<svg class=\"trend\"",
                live=True),

@@ -7,10 +7,11 @@ rows are never fetched: a long list costs what a short one does. Paged lists (`p
 take their count the same way.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Window
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber
 
 MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint
 
@@ -26,6 +27,54 @@ class Fold:
 
     def __iter__(self):
         return iter(self.rows)
+
+
+@dataclass
+class Group:
+    """One group of a grouped fold: its key (a row's `by`), the rows in view, its length."""
+    key: object
+    rows: list
+    total: int
+
+    @property
+    def more(self):
+        return self.total - len(self.rows)
+
+
+@dataclass
+class GroupedFold(Fold):
+    groups: list[Group] = field(default_factory=list)
+
+
+def fold_groups(queryset, by, shown, *, whole=False):
+    """A list in groups (rows sharing `by`, a field path; the queryset ordered by it
+    first), folded within each group: every group's first `shown` rows in the queryset's
+    order, each group's length and the whole list's, in one query. A long list of one
+    group then hides no other group (a supervisor's escalated flags, by supervisee);
+    `whole`: every row of every group."""
+    order = queryset.query.order_by
+    rows = queryset.annotate(
+        in_group=Window(Count("pk"), partition_by=F(by)),
+        listed=Window(Count("pk")),
+    )
+    if not whole:
+        # PostgreSQL numbers the rows within each group; the outer query keeps the first
+        # (Django puts a filter on a window in a query around it).
+        rows = rows.annotate(nth=Window(RowNumber(), partition_by=F(by), order_by=order)).filter(nth__lte=shown)
+    rows = list(rows)
+    groups = []
+    for row in rows:
+        key = _resolve(row, by)
+        if not groups or groups[-1].key != key:
+            groups.append(Group(key, [], row.in_group))
+        groups[-1].rows.append(row)
+    return GroupedFold(rows, rows[0].listed if rows else 0, groups)
+
+
+def _resolve(row, path):
+    for name in path.split("__"):
+        row = getattr(row, name)
+    return row
 
 
 def fold_rows(rows, shown, *, whole=False):

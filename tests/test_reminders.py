@@ -18,6 +18,7 @@ from reminders.tasks import sweep as sweep_task
 from sessions.models import SessionStatus
 from tests.brokers import publishing_to
 from tests.factories import make_client, make_rupture, make_session, make_user, supervise
+from tests.test_home import section
 
 WINDOW = timedelta(hours=48)
 
@@ -661,6 +662,38 @@ def test_it_shows_the_supervisor_escalated_flags_by_supervisee(
     assert "C-0300" not in html
 
 
+def test_the_supervisors_escalated_flags_fold_within_each_supervisee(now, as_supervisor, supervisor):
+    """A busy caseload's flags do not push a quieter one's out of view: each supervisee's
+    soonest three are shown, under their whole count, with a plain link to the rest."""
+    busy = make_user(Role.THERAPIST, username="abbott", display_name="Abbott")
+    quiet = make_user(Role.THERAPIST, username="zeller", display_name="Zeller")
+    for supervisee in (busy, quiet):
+        supervise(supervisor, supervisee)
+    clients = [make_client(busy) for _ in range(5)]
+    for hours, client in enumerate(clients, start=1):
+        make_rupture(held(client, now - timedelta(days=1)), intensity=5)
+        booked(client, now + timedelta(hours=hours))
+    theirs = make_client(quiet)
+    make_rupture(held(theirs, now - timedelta(days=1)), intensity=5)
+    booked(theirs, now + timedelta(hours=30))
+    sweep(now=now, window=WINDOW)
+
+    html = section(as_supervisor.get("/"), "escalated-h", "stalled-h")
+
+    assert html.startswith('id="escalated-h">Escalated before upcoming sessions <span class="count">6</span>')
+    busy_html = html[html.index('id="escalated-abbott"'):html.index('id="escalated-zeller"')]
+    assert busy_html.startswith('id="escalated-abbott">Abbott <span class="count">5</span>')
+    assert [c.code for c in clients if c.code in busy_html] == [c.code for c in clients[:3]]  # the soonest
+    assert 'href="?all=escalated#escalated-abbott"' in busy_html and "Show 2 more flags" in busy_html
+    assert 'id="escalated-zeller">Zeller <span class="count">1</span>' in html and theirs.code in html
+    assert html.count("?all=escalated#") == 1
+
+    # Unfolded without JavaScript: every flag, no link; htmx swaps the same box.
+    unfolded = section(as_supervisor.get("/?all=escalated"), "escalated-h", "stalled-h")
+    assert all(c.code in unfolded for c in clients) and "?all=escalated" not in unfolded
+    assert 'id="escalated-fold"' in unfolded
+
+
 def test_it_builds_the_home_pages_in_a_constant_number_of_queries(
     now, supervisor, therapist, client, django_assert_max_num_queries
 ):
@@ -686,7 +719,7 @@ def test_it_builds_the_home_pages_in_a_constant_number_of_queries(
         with django_assert_max_num_queries(13) as captured:
             response = client.get("/")
         assert len(captured.captured_queries) == counts[who.username]
-    assert len(response.context["escalated_flags"]) == 11 * 3 + 22
+    assert response.context["escalated_flags"].total == 11 * 3 + 22
 
 
 # --- the session brief ---------------------------------------------------------------------
