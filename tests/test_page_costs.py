@@ -209,13 +209,15 @@ def test_every_everyday_page_has_an_index_for_each_of_its_queries(
     earlier = make_session(client_record, days_ago=8)
     rupture = make_rupture(earlier)
     make_attempt(rupture, session=held_session, outcome="resolved")
-    make_rupture(held_session, repair_status="attempted")
+    attempted = make_rupture(held_session, repair_status="attempted")
     upcoming = make_session(client_record, days_ago=-2, status="scheduled")
     # A row in each table that grows with the clinic: the plans read notes, checks and
     # flags too (a note a therapist's home shows, a check and a flag the brief shows).
     SupervisionNote.objects.create(rupture=rupture, supervisor=supervisor, comment="Talked it through.")
     make_check(held_session, "client", tension="yes", intensity=2, worked_through=3, together=4)
     Flag.objects.create(rupture=rupture, session=upcoming, escalated=False, carried_over=False)
+    # And one escalated: the supervisor's home lists it, folded by supervisee.
+    Flag.objects.create(rupture=attempted, session=upcoming, escalated=True, carried_over=True)
     # Statistics of a handful of rows, as autovacuum may or may not have taken them by
     # now: the plans must find their index either way, so the test does not depend on it.
     with connection.cursor() as cursor:
@@ -237,9 +239,12 @@ def test_every_everyday_page_has_an_index_for_each_of_its_queries(
     # them) or on a recent session.
     make_rupture(earlier, risk="self_harm", risk_recorded_at=timezone.now())
     make_rupture(held_session, risk="safeguarding")
-    for page in ("/supervision/", "/"):
+    # Each shows the supervisee's records: the lists are planned with a row in them.
+    shown_on = {"/supervision/": str(therapist), "/": client_record.code, "/clients/": client_record.code}
+    for page, shown in shown_on.items():
         with CaptureQueriesContext(connection) as queries:
-            assert client.get(page).status_code == 200
+            response = client.get(page)
+        assert response.status_code == 200 and shown in response.content.decode(), page
         assert scans_forced_off(queries) == set(), page
 
 
