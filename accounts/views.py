@@ -158,7 +158,6 @@ def supervisor_home(user, unfolded=""):
         "escalated_flags": escalated_flags,
         "stalled": Flag.objects.stalled_visible_to(user).escalated().without_next_session().stalled_listing(),
         "stalled_days": settings.STALLED_ESCALATE_DAYS,
-        "escalated_shown_each": ESCALATED_SHOWN_EACH,
     }
 
 
