@@ -25,10 +25,10 @@ UPCOMING_DAYS = 7
 # Longer lists on the home page show this many rows first, the most pressing, and a link
 # to the rest with their count: a busy caseload's home stays one screen to scan, and
 # costs no more to draw than a quiet one's.
-SHOWN_AT_FIRST = {"awaiting": 5, "agenda": 5, "notes": 5, "stalled": 5, "open": 10}
-# A supervisor's escalated flags fold within each supervisee's list: the soonest few of
-# every supervisee in view, so one busy caseload hides no one else's.
-ESCALATED_SHOWN_EACH = 3
+# A supervisor's escalated flags fold within each supervisee's list ("escalated": that
+# many of each): the soonest of every supervisee in view, so one busy caseload hides no
+# one else's.
+SHOWN_AT_FIRST = {"awaiting": 5, "agenda": 5, "notes": 5, "stalled": 5, "open": 10, "escalated": 3}
 # A supervisor's note on one of the therapist's ruptures is shown on their home this long.
 NOTES_DAYS = 14
 
@@ -149,7 +149,7 @@ def supervisor_home(user, unfolded=""):
     escalated_flags = folds.fold_groups(
         Flag.objects.visible_to(user).of_clients(clients.values_list("pk", flat=True))
         .escalated().upcoming().by_supervisee(),
-        "session__client__therapist", ESCALATED_SHOWN_EACH, whole=unfolded == "escalated",
+        "session__client__therapist", SHOWN_AT_FIRST["escalated"], whole=unfolded == "escalated",
     )
     return {
         "risks": recent_risks(user),

@@ -68,8 +68,8 @@ def pick_targets(therapist=THERAPIST, supervisor=SUPERVISOR) -> list[Target]:
         # Not in the list, but a supervisor's everyday page: their escalated flags
         # were read through every flag of the clinic until the bench watched flags.
         Target("supervisor home /", "/", "supervisor", expect='href="/supervision/therapist001/"'),
-        # Also not in the list: it read every client of the clinic until a supervisor's
-        # clients were listed through the therapist index.
+        # Also not in the list: a supervisor's clients, read through the therapist index
+        # (a form that planned as a walk of every client was tried and left out).
         Target("supervisor's client list", "/clients/", "supervisor", expect=supervised.code),
         Target("/supervision/ cached", "/supervision/", "supervisor", expect="<svg class=\"trend\""),
         Target("/supervision/ live", "/supervision/", "supervisor", expect="<svg class=\"trend\"",
