@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.middleware import SIGNED_IN_AT
-from accounts.models import Role, User, name_fields, supervisee_ids
+from accounts.models import NAME_FIELDS, Role, User, name_fields, supervisee_ids
 from config import folds
 from config.lookups import AnyOf
 from reminders.models import Flag, FlagReason
@@ -136,7 +136,7 @@ def supervisor_home(user, unfolded=""):
         .order_by().values("session_client__therapist").annotate(n=Count("pk")).values("n")
     )
     supervisees = (
-        User.objects.filter(pk__in=supervisee_ids(user))
+        User.objects.filter(pk__in=supervisee_ids(user)).only(*NAME_FIELDS)
         .annotate(
             active_clients=Coalesce(Subquery(active), 0),
             open_ruptures=Coalesce(Subquery(open_ruptures), 0),
@@ -167,6 +167,10 @@ def recent_risks(user, now=None):
     return (
         RuptureEvent.objects.visible_to(user).risk_news(now)
         .select_related("session__client__therapist")
+        # What the table prints: not the client's name, the rupture's narrative, or the
+        # therapist's password hash.
+        .only("kind", "intensity", "risk", "session__starts_at", "session__client__code",
+              *name_fields("session__client__therapist"))
         .newest_news_first()
     )
 

@@ -183,6 +183,11 @@ def test_it_lists_clients_in_a_constant_number_of_queries(
         assert len(results_of(client.get("/clients/"))) == 50
 
     assert len(many.captured_queries) == len(few.captured_queries)
+    # The list reads the columns it prints: not the clients' names, nor their therapists'
+    # password hashes (the signed-in user's own row is the middleware's, read whole).
+    read = [query["sql"] for query in many.captured_queries]
+    assert not [sql for sql in read if '"therapy_sessions_client"."name"' in sql]
+    assert len([sql for sql in read if '"accounts_user"."password"' in sql]) == 1
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client, client_record):
