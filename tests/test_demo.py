@@ -114,7 +114,7 @@ def test_it_serves_the_demo_with_debug_off_and_its_static_files(tmp_path):
 
     from sessions.management.commands.demo import serving_environment
 
-    unset = ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "MFA_REQUIRED_ROLES")
+    unset = ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "MFA_REQUIRED_ROLES", "DJANGO_SITE_URL")
     env = serving_environment("0.0.0.0:8001", environ={k: v for k, v in os.environ.items() if k not in unset})
     assert env["DJANGO_ALLOWED_HOSTS"] == "*"
     probe = (
@@ -128,8 +128,12 @@ def test_it_serves_the_demo_with_debug_off_and_its_static_files(tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         False, True, False, False, ["*"], ["supervisor", "admin"]
     ]
+    assert "DJANGO_SITE_URL" not in env  # on every interface: the address is not known here
     local = serving_environment("127.0.0.1:8001", environ={})
     assert local["DJANGO_ALLOWED_HOSTS"] == "127.0.0.1,[::1],localhost"
+    # Reminder e-mails link to the demo server itself, unless the site's address is set.
+    assert local["DJANGO_SITE_URL"] == "http://127.0.0.1:8001"
+    assert serving_environment("127.0.0.1:8001", environ={"DJANGO_SITE_URL": "https://x.org"})["DJANGO_SITE_URL"] == "https://x.org"
 
 
 def test_it_resets_only_the_embedded_database(db, settings):

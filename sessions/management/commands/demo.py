@@ -85,8 +85,8 @@ class Command(BaseCommand):
 def serving_environment(addrport, environ=None):
     """The demo server's environment: debug off, static files served by WhiteNoise from
     the source folders, plain HTTP on this machine (no HTTPS redirect, no secure-only
-    cookies), a second factor for supervisors and admins, and a secret key of its own
-    unless one is set."""
+    cookies), a second factor for supervisors and admins, and a secret key and the
+    site's address of its own unless they are set."""
     env = dict(os.environ if environ is None else environ)
     host = addrport.rsplit(":", 1)[0].strip("[]")
     hosts = "*" if host in ("0.0.0.0", "::") else ",".join(sorted({host, "localhost", "127.0.0.1", "[::1]"}))
@@ -99,6 +99,10 @@ def serving_environment(addrport, environ=None):
         "DJANGO_ALLOWED_HOSTS": env.get("DJANGO_ALLOWED_HOSTS") or hosts,
     })
     env.setdefault("DJANGO_SECRET_KEY", "demo-" + secrets.token_urlsafe(48))
+    # Reminder e-mails link to where this server answers; on every interface that is
+    # not known here, and the system check says so.
+    if hosts != "*":
+        env.setdefault("DJANGO_SITE_URL", f"http://{addrport}")
     # Debug off would require a second factor of every role: the demo keeps the
     # debug-mode rule, so its therapist signs in with a password alone.
     env.setdefault("MFA_REQUIRED_ROLES", "supervisor,admin")
