@@ -123,7 +123,9 @@ def _beside(database_url, size):
     return urlunsplit(parts._replace(path=f"/{name}_bench_{size}"))
 
 
-def _env(database_url, *, live=False):
+def serving_env(database_url, *, live=False):
+    """The environment the app is measured in: production settings (debug off) on the
+    bench's URLconf, behind one proxy (bench/breakdown.py runs in it too)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -148,7 +150,7 @@ def _manage(env, *args, timeout):
 
 def _run_size(size, database_url, tmp, args, as_of):
     _create_if_missing(database_url)
-    env = _env(database_url)
+    env = serving_env(database_url)
     _manage(env, "migrate", "--noinput", timeout=1800)
     started = time.perf_counter()
     built = _manage(env, "seed_demo", "--scale", size, "--as-of", as_of.isoformat(), timeout=1800).strip()
@@ -179,7 +181,7 @@ def _run_size(size, database_url, tmp, args, as_of):
             servers.append(subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
                  "--workers", str(args.workers), "--no-control-socket", "--log-level", "warning"],
-                env=_env(database_url, live=live), cwd=ROOT,
+                env=serving_env(database_url, live=live), cwd=ROOT,
             ))
         fronts = {live: _free_port() for live in upstreams}
         sites = "".join(SITE.format(port=fronts[live], upstream=upstreams[live], tmp=tmp) for live in upstreams)

@@ -1,5 +1,6 @@
 """The product's URLs plus the benchmark's baseline: a bare login-required page that renders
-50 rows from one query, in the same base template as every page of the app."""
+50 rows from one query, in the same base template as every page of the app; and an empty
+one, what every request costs before its view does anything (bench/breakdown.py)."""
 
 from django.http import HttpResponse
 from django.template import engines
@@ -30,4 +31,10 @@ def baseline(request):
     return HttpResponse(BASELINE.render({"clients": clients}, request))
 
 
-urlpatterns = [*product_urlpatterns, path("bench/baseline/", baseline)]
+def empty(request):
+    # Login is required by the middleware here too: its cost is what this page measures.
+    return HttpResponse("")
+
+
+EMPTY = "/bench/empty/"
+urlpatterns = [*product_urlpatterns, path("bench/baseline/", baseline), path(EMPTY.strip("/") + "/", empty)]
