@@ -36,5 +36,4 @@ def empty(request):
     return HttpResponse("")
 
 
-EMPTY = "/bench/empty/"
-urlpatterns = [*product_urlpatterns, path("bench/baseline/", baseline), path(EMPTY.strip("/") + "/", empty)]
+urlpatterns = [*product_urlpatterns, path("bench/baseline/", baseline), path("bench/empty/", empty)]

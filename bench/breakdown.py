@@ -40,8 +40,7 @@ def main():
     import django
 
     django.setup()
-    from bench.bench_urls import EMPTY
-    from bench.pages import SUPERVISOR, THERAPIST, Target, pick_targets
+    from bench.pages import EMPTY, SUPERVISOR, THERAPIST, Target, pick_targets
 
     empty, bare, *pages = [Target("empty page (middleware)", EMPTY, "therapist"), *pick_targets()]
     chosen = [empty, bare, *(page for page in pages if not args.page or args.page in page.name)]
@@ -64,7 +63,7 @@ def split(target, requests, usernames):
                     HTTP_X_FORWARDED_FOR="127.0.0.1")
     name, value = sign_in(usernames[target.who]).split("=", 1)
     client.cookies[name] = value
-    headers = {"HTTP_" + key.upper().replace("-", "_"): value for key, value in target.headers.items()}
+    headers = {"HTTP_" + key.upper().replace("-", "_"): text for key, text in target.headers.items()}
     spent = {"sql": 0.0, "sql_drawing": 0.0, "drawing": 0.0}
     drawing = [False]
 
@@ -81,7 +80,8 @@ def split(target, requests, usernames):
     render = backend.Template.render
 
     def timed_render(template, *args, **kwargs):
-        # Included templates render inside their page: only the outermost is timed.
+        # A template drawn while another is (a fragment rendered to a string for its
+        # page) counts once, in the outer one.
         if drawing[0]:
             return render(template, *args, **kwargs)
         drawing[0], start = True, time.perf_counter()

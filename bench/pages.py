@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 THERAPIST = "therapist001"
 SUPERVISOR = "supervisor001"
 BASELINE = "/bench/baseline/"
+EMPTY = "/bench/empty/"  # the middleware alone (bench/breakdown.py)
 
 
 @dataclass(frozen=True)

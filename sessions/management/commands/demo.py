@@ -99,8 +99,8 @@ def serving_environment(addrport, environ=None):
         "DJANGO_ALLOWED_HOSTS": env.get("DJANGO_ALLOWED_HOSTS") or hosts,
     })
     env.setdefault("DJANGO_SECRET_KEY", "demo-" + secrets.token_urlsafe(48))
-    # Reminder e-mails link to where this server answers; on every interface that is
-    # not known here, and the system check says so.
+    # Reminder e-mails link to the address this server answers at. Served on every
+    # interface, that address is not known here, and the system check asks for it.
     if hosts != "*":
         env.setdefault("DJANGO_SITE_URL", f"http://{addrport}")
     # Debug off would require a second factor of every role: the demo keeps the
