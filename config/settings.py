@@ -243,10 +243,11 @@ USE_TZ = True
 # --- Static files: everything served from our own origin, no CDN -------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
 # Hashed, compressed files from collectstatic in production; served straight from the
-# source folders (no collectstatic) in debug and in the tests.
+# source folders (no collectstatic) in debug, the tests and the demo, where there is no
+# collected folder for WhiteNoise to look in (it warned at every start that it found none).
 _MANIFEST_STATIC = not DEBUG and env_bool("DJANGO_MANIFEST_STATIC", True)
+STATIC_ROOT = BASE_DIR / "staticfiles" if _MANIFEST_STATIC else None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -119,15 +119,19 @@ def test_it_serves_the_demo_with_debug_off_and_its_static_files(tmp_path):
     assert env["DJANGO_ALLOWED_HOSTS"] == "*"
     probe = (
         "import json, django; django.setup(); from django.conf import settings as s;"
+        "from django.test import Client;"
+        "css = Client().get('/static/css/app.css', HTTP_HOST='192.0.2.7:8001');"
         "print(json.dumps([s.DEBUG, s.WHITENOISE_USE_FINDERS, getattr(s, 'SECURE_SSL_REDIRECT', False),"
-        " getattr(s, 'SESSION_COOKIE_SECURE', False), s.ALLOWED_HOSTS, s.MFA_REQUIRED_ROLES]))"
+        " getattr(s, 'SESSION_COOKIE_SECURE', False), s.ALLOWED_HOSTS, s.MFA_REQUIRED_ROLES, css.status_code]))"
     )
     out = subprocess.run([sys.executable, "-c", probe], env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
                          capture_output=True, text=True, check=True, cwd=settings.BASE_DIR)
     # Debug off, so a 404 or 500 is the app's own page; static files straight from static/.
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
-        False, True, False, False, ["*"], ["supervisor", "admin"]
+        False, True, False, False, ["*"], ["supervisor", "admin"], 200
     ]
+    # ...with no collected folder looked for: a new user's first start prints no warning.
+    assert "No directory at" not in out.stderr
     assert "DJANGO_SITE_URL" not in env  # on every interface: the address is not known here
     local = serving_environment("127.0.0.1:8001", environ={})
     assert local["DJANGO_ALLOWED_HOSTS"] == "127.0.0.1,[::1],localhost"
