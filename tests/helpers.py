@@ -16,3 +16,11 @@ def assert_error_beside(response, field, message, form="form"):
     html = response.content.decode()
     start = html.index(f'id="id_{field}_error"')
     assert escape(message) in html[start : start + 500]
+
+
+def assert_reads_no_name_nor_password_hash(queries):
+    """Minimum necessary: no query read a client's name, and only the signed-in user's own
+    row was read whole (by the authentication middleware), password hash and all."""
+    read = [query["sql"] for query in queries]
+    assert not [sql for sql in read if '"therapy_sessions_client"."name"' in sql]
+    assert len([sql for sql in read if '"accounts_user"."password"' in sql]) == 1

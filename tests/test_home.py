@@ -8,6 +8,7 @@ from accounts.models import Role
 from sessions.models import ClientStatus, SessionStatus
 from tests.conftest import login
 from tests.factories import make_client, make_rupture, make_session, make_user, supervise
+from tests.helpers import assert_reads_no_name_nor_password_hash
 
 
 def in_days(days):
@@ -382,11 +383,7 @@ def test_it_builds_the_supervisor_home_in_a_constant_number_of_queries(
     assert len(response.context["supervisees"]) == 51
     assert len(response.context["risks"]) == 50
     assert len(many.captured_queries) == len(few.captured_queries)
-    # Minimum necessary: no client's name is read, and only the signed-in user's own row
-    # is read whole (by the authentication middleware), password hash and all.
-    read = [query["sql"] for query in many.captured_queries]
-    assert not [sql for sql in read if '"therapy_sessions_client"."name"' in sql]
-    assert len([sql for sql in read if '"accounts_user"."password"' in sql]) == 1
+    assert_reads_no_name_nor_password_hash(many.captured_queries)
 
 
 # --- admin -------------------------------------------------------------------------
